@@ -1,0 +1,420 @@
+//! Aggregates: entities with an identity, a kind and an ordered series of
+//! events, whose state is folded from those events.
+
+use std::fmt;
+use std::hash::{Hash, Hasher};
+
+use imbl::Vector;
+use serde::ser::SerializeStruct;
+use serde::{Serialize, Serializer};
+use uuid::Uuid;
+
+use crate::aggregate_kind::AggregateKind;
+use crate::data::{Data, Value};
+use crate::event::Event;
+
+/// What can go wrong when making an aggregate.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AggregateError {
+    /// The id given was not a UUID.
+    #[error("aggregate id should be a UUID, found {given:?} ({reason})")]
+    InvalidId {
+        /// The text that was given.
+        given: String,
+        /// Why it is not a UUID.
+        reason: String,
+    },
+}
+
+/// An entity with identity, a kind and an ordered, consistent series of
+/// events. It collects the events it produces but does not persist them (a
+/// [`Repository`](crate::Repository) does).
+///
+/// An aggregate is an immutable value: [`apply`](Aggregate::apply) and the
+/// other changing methods take it by value and return a new aggregate.
+/// Cloning is cheap (the events are persistent [`imbl::Vector`]s and the kind
+/// is shared), and a clone is never affected by what is done to another:
+/// keep a clone to keep a version.
+///
+/// Versions are read off the last event, never recomputed, so applying one
+/// event is O(1) amortised plus the apply function's cost, and folding n
+/// events is O(n).
+///
+/// Two aggregates are equal when their ids, kind names, events and states
+/// are.
+///
+/// # Example
+///
+/// ```
+/// use dvent::{Aggregate, AggregateKind, Event};
+///
+/// let todo = AggregateKind::new("Todo").on("TodoAdded", |state, event| {
+///     state.update("description".into(), event.data()["description"].clone())
+/// });
+/// let a = Aggregate::new(&todo).apply(Event::new("TodoAdded").with_entry("description", "Buy milk"));
+/// assert_eq!((a.version(), a.uncommitted_version()), (0, 1));
+/// let a = a.mark_committed();
+/// assert_eq!((a.version(), a.uncommitted_version()), (1, 1));
+/// assert_eq!(a.state()["description"], "Buy milk");
+/// ```
+pub struct Aggregate<S = Data, D = Data> {
+    id: Uuid,
+    kind: AggregateKind<S, D>,
+    events: Vector<Event<D>>,
+    uncommitted_events: Vector<Event<D>>,
+    state: S,
+}
+
+impl<S: Clone, D: Clone> Aggregate<S, D> {
+    /// A new aggregate of `kind` with a random id, no events and the kind's
+    /// initial state.
+    #[must_use]
+    pub fn new(kind: &AggregateKind<S, D>) -> Self {
+        Aggregate::with_uuid(kind, Uuid::new_v4())
+    }
+
+    /// A new aggregate of `kind` with the given id.
+    ///
+    /// # Errors
+    ///
+    /// [`AggregateError::InvalidId`] when `id` is not a UUID.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use dvent::{Aggregate, AggregateKind};
+    /// let kind = AggregateKind::new("Todo");
+    /// let a = Aggregate::with_id(&kind, "67e55044-10b1-426f-9247-bb680e5fe0c8")?;
+    /// assert_eq!(a.id().to_string(), "67e55044-10b1-426f-9247-bb680e5fe0c8");
+    /// assert!(Aggregate::with_id(&kind, "todo-1").is_err());
+    /// # Ok::<(), dvent::AggregateError>(())
+    /// ```
+    pub fn with_id(kind: &AggregateKind<S, D>, id: &str) -> Result<Self, AggregateError> {
+        let uuid = Uuid::parse_str(id).map_err(|e| AggregateError::InvalidId {
+            given: id.to_string(),
+            reason: e.to_string(),
+        })?;
+        Ok(Aggregate::with_uuid(kind, uuid))
+    }
+
+    /// A new aggregate of `kind` with the given UUID.
+    #[must_use]
+    pub fn with_uuid(kind: &AggregateKind<S, D>, id: Uuid) -> Self {
+        Aggregate {
+            id,
+            kind: kind.clone(),
+            events: Vector::new(),
+            uncommitted_events: Vector::new(),
+            state: kind.initial_state().clone(),
+        }
+    }
+
+    /// An aggregate of `kind` with the given id, rebuilt from `events`
+    /// applied as committed (how a repository loads one).
+    ///
+    /// Time: O(n) for n events, plus the apply functions' cost.
+    #[must_use]
+    pub fn from_events(
+        kind: &AggregateKind<S, D>,
+        id: Uuid,
+        events: impl IntoIterator<Item = Event<D>>,
+    ) -> Self {
+        Aggregate::with_uuid(kind, id).apply_all_committed(events)
+    }
+
+    /// Returns the aggregate with `event` applied and added to the
+    /// uncommitted events.
+    ///
+    /// The kind's function for the event's type computes the new state (no
+    /// function: the state stays). An event whose version is 0 is given
+    /// version [`uncommitted_version`](Aggregate::uncommitted_version)` + 1`.
+    ///
+    /// Time: O(1) amortised plus the apply function's cost.
+    #[must_use]
+    pub fn apply(self, event: Event<D>) -> Self {
+        self.apply_as(event, false)
+    }
+
+    /// Returns the aggregate with `event` applied and added to the committed
+    /// events (as when it is read back from a store).
+    #[must_use]
+    pub fn apply_committed(self, event: Event<D>) -> Self {
+        self.apply_as(event, true)
+    }
+
+    /// Returns the aggregate with every event applied in order, as
+    /// uncommitted.
+    ///
+    /// Time: O(n) for n events, plus the apply functions' cost.
+    #[must_use]
+    pub fn apply_all(self, events: impl IntoIterator<Item = Event<D>>) -> Self {
+        events.into_iter().fold(self, Aggregate::apply)
+    }
+
+    /// Returns the aggregate with every event applied in order, as committed.
+    ///
+    /// Time: O(n) for n events, plus the apply functions' cost.
+    #[must_use]
+    pub fn apply_all_committed(self, events: impl IntoIterator<Item = Event<D>>) -> Self {
+        events.into_iter().fold(self, Aggregate::apply_committed)
+    }
+
+    fn apply_as(self, event: Event<D>, committed: bool) -> Self {
+        let event = if event.version() == 0 {
+            let next = self.uncommitted_version() + 1;
+            event.with_version(next)
+        } else {
+            event
+        };
+        let Aggregate {
+            id,
+            kind,
+            mut events,
+            mut uncommitted_events,
+            state,
+        } = self;
+        let state = kind.apply_to(state, &event);
+        if committed {
+            events.push_back(event);
+        } else {
+            uncommitted_events.push_back(event);
+        }
+        Aggregate {
+            id,
+            kind,
+            events,
+            uncommitted_events,
+            state,
+        }
+    }
+
+    /// Returns the aggregate with all uncommitted events moved to the end of
+    /// the committed events, leaving none uncommitted.
+    ///
+    /// Time: O(log n) (persistent vectors are concatenated, not copied).
+    #[must_use]
+    pub fn mark_committed(mut self) -> Self {
+        let uncommitted = std::mem::take(&mut self.uncommitted_events);
+        self.events.append(uncommitted);
+        self
+    }
+
+    /// Returns the aggregate with its uncommitted events replaced by
+    /// `stored`, committed: the events as a store saved them (with their
+    /// stream id).
+    pub(crate) fn committed_as(mut self, stored: Vec<Event<D>>) -> Self {
+        self.uncommitted_events = Vector::new();
+        self.events.extend(stored);
+        self
+    }
+
+    /// Returns the aggregate with another state (no event is recorded).
+    #[must_use]
+    pub fn with_state(mut self, state: S) -> Self {
+        self.state = state;
+        self
+    }
+}
+
+impl<D: Clone> Aggregate<Data, D> {
+    /// Returns the aggregate with one key of its [`Data`] state set (the
+    /// original's `set_state`); no event is recorded.
+    ///
+    /// Time: O(log k) for k keys.
+    #[must_use]
+    #[doc(alias = "set_state")]
+    pub fn with_state_entry(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.state.insert(key.into(), value.into());
+        self
+    }
+}
+
+impl<S, D> Aggregate<S, D> {
+    /// The aggregate's id.
+    #[must_use]
+    pub fn id(&self) -> Uuid {
+        self.id
+    }
+
+    /// The name of the aggregate's kind, such as `Todo`.
+    #[must_use]
+    pub fn aggregate_type(&self) -> &str {
+        self.kind.name()
+    }
+
+    /// The aggregate's kind.
+    #[must_use]
+    pub fn kind(&self) -> &AggregateKind<S, D> {
+        &self.kind
+    }
+
+    /// The committed events, in order.
+    #[must_use]
+    pub fn events(&self) -> &Vector<Event<D>> {
+        &self.events
+    }
+
+    /// The events applied but not yet committed, in order.
+    #[must_use]
+    pub fn uncommitted_events(&self) -> &Vector<Event<D>> {
+        &self.uncommitted_events
+    }
+
+    /// The current state.
+    #[must_use]
+    pub fn state(&self) -> &S {
+        &self.state
+    }
+
+    /// The version of the last committed event; 0 when there is none.
+    ///
+    /// Time: O(1).
+    #[must_use]
+    pub fn version(&self) -> u64 {
+        self.events.last().map_or(0, Event::version)
+    }
+
+    /// The version of the last event, committed or not; 0 when there is
+    /// none.
+    ///
+    /// Time: O(1).
+    #[must_use]
+    pub fn uncommitted_version(&self) -> u64 {
+        self.uncommitted_events
+            .last()
+            .map_or_else(|| self.version(), Event::version)
+    }
+}
+
+impl<S: Clone, D: Clone> Clone for Aggregate<S, D> {
+    fn clone(&self) -> Self {
+        Aggregate {
+            id: self.id,
+            kind: self.kind.clone(),
+            events: self.events.clone(),
+            uncommitted_events: self.uncommitted_events.clone(),
+            state: self.state.clone(),
+        }
+    }
+}
+
+impl<S: PartialEq, D: PartialEq + Clone> PartialEq for Aggregate<S, D> {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.kind == other.kind
+            && self.state == other.state
+            && self.events == other.events
+            && self.uncommitted_events == other.uncommitted_events
+    }
+}
+
+impl<S: Eq, D: Eq + Clone> Eq for Aggregate<S, D> {}
+
+impl<S: Hash, D: Hash + Clone> Hash for Aggregate<S, D> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.id.hash(state);
+        self.kind.name().hash(state);
+        self.state.hash(state);
+        self.events.hash(state);
+        self.uncommitted_events.hash(state);
+    }
+}
+
+impl<S: fmt::Debug, D: fmt::Debug + Clone> fmt::Debug for Aggregate<S, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Aggregate")
+            .field("id", &self.id)
+            .field("type", &self.aggregate_type())
+            .field("version", &self.version())
+            .field("uncommitted_version", &self.uncommitted_version())
+            .field("state", &self.state)
+            .field("events", &self.events)
+            .field("uncommitted_events", &self.uncommitted_events)
+            .finish()
+    }
+}
+
+/// Serialises as `{id, type, version, uncommitted_version, state, events,
+/// uncommitted_events}` (for display and export; an aggregate is rebuilt from
+/// its events, not deserialised).
+impl<S: Serialize, D: Serialize + Clone> Serialize for Aggregate<S, D> {
+    fn serialize<Z: Serializer>(&self, serializer: Z) -> Result<Z::Ok, Z::Error> {
+        let mut s = serializer.serialize_struct("Aggregate", 7)?;
+        s.serialize_field("id", &self.id)?;
+        s.serialize_field("type", self.aggregate_type())?;
+        s.serialize_field("version", &self.version())?;
+        s.serialize_field("uncommitted_version", &self.uncommitted_version())?;
+        s.serialize_field("state", &self.state)?;
+        s.serialize_field("events", &self.events)?;
+        s.serialize_field("uncommitted_events", &self.uncommitted_events)?;
+        s.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counter() -> AggregateKind {
+        AggregateKind::new("Counter").on("Incremented", |state, _event| {
+            let n = state.get("n").and_then(Value::as_u64).unwrap_or(0);
+            state.update("n".into(), (n + 1).into())
+        })
+    }
+
+    #[test]
+    fn a_new_aggregate_has_its_values() {
+        let a = Aggregate::new(&counter());
+        assert_eq!(a.id().get_version_num(), 4);
+        assert_eq!(a.aggregate_type(), "Counter");
+        assert!(a.events().is_empty() && a.uncommitted_events().is_empty());
+        assert!(a.state().is_empty());
+        assert_eq!((a.version(), a.uncommitted_version()), (0, 0));
+    }
+
+    #[test]
+    fn an_invalid_id_is_a_typed_error_naming_the_text() {
+        let err = Aggregate::with_id(&counter(), "not-a-uuid").unwrap_err();
+        assert!(matches!(&err, AggregateError::InvalidId { given, .. } if given == "not-a-uuid"));
+        assert!(
+            err.to_string()
+                .starts_with("aggregate id should be a UUID, found \"not-a-uuid\"")
+        );
+    }
+
+    #[test]
+    fn applying_leaves_a_kept_clone_unchanged() {
+        let a = Aggregate::new(&counter()).apply(Event::new("Incremented"));
+        let kept = a.clone();
+        let b = a.apply(Event::new("Incremented")).mark_committed();
+        assert_eq!(kept.uncommitted_version(), 1);
+        assert_eq!(kept.state()["n"], 1);
+        assert_eq!(b.version(), 2);
+        assert_eq!(b.state()["n"], 2);
+    }
+
+    #[test]
+    fn an_event_with_a_version_keeps_it() {
+        let a =
+            Aggregate::new(&counter()).apply_committed(Event::new("Incremented").with_version(7));
+        assert_eq!(a.version(), 7);
+        let a = a.apply(Event::new("Incremented"));
+        assert_eq!(a.uncommitted_version(), 8);
+    }
+
+    #[test]
+    fn from_events_applies_them_as_committed() {
+        let events = (0..3).map(|_| Event::new("Incremented"));
+        let a = Aggregate::from_events(&counter(), Uuid::new_v4(), events);
+        assert_eq!(a.version(), 3);
+        assert!(a.uncommitted_events().is_empty());
+        assert_eq!(a.state()["n"], 3);
+    }
+
+    #[test]
+    fn with_state_entry_sets_one_key() {
+        let a = Aggregate::new(&counter()).with_state_entry("status", "Queued");
+        assert_eq!(a.state()["status"], "Queued");
+        assert_eq!(a.uncommitted_version(), 0);
+    }
+}

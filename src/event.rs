@@ -1,0 +1,245 @@
+//! Domain events: facts that happened, named in the past tense (`TodoAdded`).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::data::{Data, Value};
+use crate::name::{self, Name};
+
+/// Something that happened in the domain: an immutable value.
+///
+/// | value | meaning | when not given |
+/// |---|---|---|
+/// | [`event_type`](Event::event_type) | the kind of event | required |
+/// | [`id`](Event::id) | unique id | a random UUID (v4) |
+/// | [`stream_id`](Event::stream_id) | the stream it belongs to | empty; a store sets it |
+/// | [`timestamp`](Event::timestamp) | when it happened, UTC | now |
+/// | [`data`](Event::data) | the payload | empty [`Data`] map |
+/// | [`version`](Event::version) | position in its stream, from 1 | 0, "not yet versioned" |
+///
+/// The payload type `D` defaults to the dynamic [`Data`] map; any other type
+/// (a serde struct or enum) works too: [`Event::with_data`] switches the
+/// payload and its type. A version is a `u64`, so it can never be negative.
+///
+/// Every `with_*` method takes the event by value and returns a new one;
+/// nothing is changed in place. Clone is O(1) plus the payload's clone
+/// (O(1) for [`Data`]).
+///
+/// # Example
+///
+/// ```
+/// use dvent::Event;
+///
+/// let event = Event::new("TodoAdded")
+///     .with_entry("description", "Buy milk")
+///     .with_entry("status", "Queued");
+/// assert_eq!(event.event_type(), "TodoAdded");
+/// assert_eq!(event.data()["status"], "Queued");
+/// assert_eq!(event.version(), 0);
+/// assert_eq!(event.stream_id(), "");
+///
+/// // A typed payload:
+/// #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+/// struct StatusChanged { status: String }
+/// let typed = Event::new("TodoStatusChanged").with_data(StatusChanged { status: "Started".into() });
+/// assert_eq!(typed.data().status, "Started");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Event<D = Data> {
+    id: Uuid,
+    #[serde(rename = "type")]
+    event_type: Name,
+    stream_id: Name,
+    timestamp: DateTime<Utc>,
+    data: D,
+    version: u64,
+}
+
+impl Event<Data> {
+    /// A new event of the given type: random id, no stream, now, empty data,
+    /// version 0.
+    ///
+    /// Time: O(1) (one allocation for the type name unless it is a shared
+    /// [`Name`](crate::Name) already).
+    #[must_use]
+    pub fn new(event_type: impl Into<Name>) -> Self {
+        Event::typed(event_type, Data::new())
+    }
+
+    /// Returns the event with `key` set to `value` in its data map.
+    ///
+    /// Time: O(log n) in the number of keys.
+    #[must_use]
+    pub fn with_entry(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.data.insert(key.into(), value.into());
+        self
+    }
+}
+
+impl<D> Event<D> {
+    /// A new event of the given type with a payload of any type: random id,
+    /// no stream, now, version 0.
+    #[must_use]
+    pub fn typed(event_type: impl Into<Name>, data: D) -> Self {
+        Event {
+            id: Uuid::new_v4(),
+            event_type: event_type.into(),
+            stream_id: name::empty(),
+            timestamp: Utc::now(),
+            data,
+            version: 0,
+        }
+    }
+
+    /// The event's unique id.
+    #[must_use]
+    pub fn id(&self) -> Uuid {
+        self.id
+    }
+
+    /// The event's type, such as `TodoAdded`.
+    #[must_use]
+    pub fn event_type(&self) -> &str {
+        &self.event_type
+    }
+
+    /// The event's type as a shared [`Name`](crate::Name) (O(1) to clone).
+    #[must_use]
+    pub fn event_type_name(&self) -> &Name {
+        &self.event_type
+    }
+
+    /// The stream the event was saved to; empty until a store saves it.
+    #[must_use]
+    pub fn stream_id(&self) -> &str {
+        &self.stream_id
+    }
+
+    /// The stream id as a shared [`Name`](crate::Name) (O(1) to clone).
+    #[must_use]
+    pub fn stream_id_name(&self) -> &Name {
+        &self.stream_id
+    }
+
+    /// When it happened, in UTC.
+    #[must_use]
+    pub fn timestamp(&self) -> DateTime<Utc> {
+        self.timestamp
+    }
+
+    /// The payload.
+    #[must_use]
+    pub fn data(&self) -> &D {
+        &self.data
+    }
+
+    /// The event's position in its stream, counted from 1; 0 means "not yet
+    /// versioned".
+    #[must_use]
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Returns the event with another id.
+    #[must_use]
+    pub fn with_id(mut self, id: Uuid) -> Self {
+        self.id = id;
+        self
+    }
+
+    /// Returns the event with another type.
+    #[must_use]
+    pub fn with_type(mut self, event_type: impl Into<Name>) -> Self {
+        self.event_type = event_type.into();
+        self
+    }
+
+    /// Returns the event in another stream.
+    #[must_use]
+    pub fn with_stream_id(mut self, stream_id: impl Into<Name>) -> Self {
+        self.stream_id = stream_id.into();
+        self
+    }
+
+    /// Returns the event with another timestamp.
+    #[must_use]
+    pub fn with_timestamp(mut self, timestamp: DateTime<Utc>) -> Self {
+        self.timestamp = timestamp;
+        self
+    }
+
+    /// Returns the event with another version.
+    #[must_use]
+    pub fn with_version(mut self, version: u64) -> Self {
+        self.version = version;
+        self
+    }
+
+    /// Returns the event with another payload, which may be of another type.
+    #[must_use]
+    pub fn with_data<E>(self, data: E) -> Event<E> {
+        Event {
+            id: self.id,
+            event_type: self.event_type,
+            stream_id: self.stream_id,
+            timestamp: self.timestamp,
+            data,
+            version: self.version,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_event_has_all_six_values_with_their_defaults() {
+        let before = Utc::now();
+        let event = Event::new("TodoAdded");
+        assert_eq!(event.event_type(), "TodoAdded");
+        assert_eq!(event.id().get_version_num(), 4);
+        assert_eq!(event.stream_id(), "");
+        assert!(event.timestamp() >= before && event.timestamp() <= Utc::now());
+        assert!(event.data().is_empty());
+        assert_eq!(event.version(), 0);
+    }
+
+    #[test]
+    fn with_methods_return_a_new_value_and_leave_the_original() {
+        let original = Event::new("TodoAdded").with_entry("status", "Queued");
+        let changed = original
+            .clone()
+            .with_entry("status", "Started")
+            .with_version(3);
+        assert_eq!(original.data()["status"], "Queued");
+        assert_eq!(original.version(), 0);
+        assert_eq!(changed.data()["status"], "Started");
+        assert_eq!(changed.version(), 3);
+        assert_eq!(changed.id(), original.id());
+    }
+
+    #[test]
+    fn two_new_events_differ_by_id() {
+        assert_ne!(Event::new("A").id(), Event::new("A").id());
+    }
+
+    #[test]
+    fn an_event_survives_a_json_round_trip() {
+        let event = Event::new("TodoAdded")
+            .with_entry("n", 3)
+            .with_stream_id("s-1")
+            .with_version(2);
+        let json = serde_json::to_string(&event).unwrap();
+        assert!(json.contains("\"type\":\"TodoAdded\""));
+        let back: Event = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, event);
+    }
+
+    #[test]
+    fn a_negative_version_in_json_is_rejected() {
+        let json = r#"{"id":"6c0a7c30-3d4e-4f4b-9a43-6a9b3e0f2b11","type":"A","stream_id":"","timestamp":"2026-01-01T00:00:00Z","data":{},"version":-1}"#;
+        assert!(serde_json::from_str::<Event>(json).is_err());
+    }
+}

@@ -1,0 +1,74 @@
+//! # Dvent
+//!
+//! Simple, immutable, functional models for domain-driven design with event
+//! sourcing: domain [`Event`]s and [`Command`]s, [`Aggregate`]s folded from
+//! events, an [`EventStore`] interface with optimistic concurrency
+//! ([`ExpectedVersion`]), a [`Repository`] and a [`CommandHandler`].
+//!
+//! Every value is immutable: a change returns a new value. Events, commands
+//! and states default to [`Data`], a persistent map of JSON values that shares
+//! structure between versions, so a notebook user can work without
+//! declaring types; any serde type works in its place.
+//!
+//! The core is pure and synchronous: folding events and deciding are plain
+//! functions over values. I/O lives only in stores.
+//!
+//! # Example
+//!
+//! ```
+//! use dvent::{Aggregate, AggregateKind, Event, InMemoryEventStore, Repository};
+//!
+//! // An aggregate kind: a name and an apply map.
+//! let todo = AggregateKind::new("Todo")
+//!     .on("TodoAdded", |state, event| state.union(event.data().clone()))
+//!     .on("TodoStatusChanged", |state, event| {
+//!         state.update("status".into(), event.data()["status"].clone())
+//!     });
+//!
+//! // Apply events: each call returns a new aggregate.
+//! let item = Aggregate::new(&todo)
+//!     .apply(Event::new("TodoAdded").with_entry("description", "Buy milk").with_entry("status", "Queued"))
+//!     .apply(Event::new("TodoStatusChanged").with_entry("status", "Started"));
+//! assert_eq!(item.uncommitted_version(), 2);
+//! assert_eq!(item.state()["status"], "Started");
+//!
+//! // Save and load through a repository.
+//! let repo = Repository::new(InMemoryEventStore::new());
+//! let saved = repo.save_aggregate(&item)?;
+//! let loaded = repo.get_aggregate(&todo, item.id())?.expect("it was saved");
+//! assert_eq!(loaded.version(), 2);
+//! assert_eq!(loaded, saved);
+//! # Ok::<(), dvent::StoreError>(())
+//! ```
+
+#![warn(missing_docs)]
+
+mod aggregate;
+mod aggregate_kind;
+mod command;
+mod data;
+mod event;
+mod expected_version;
+mod handler;
+mod name;
+mod publisher;
+mod repository;
+pub mod store;
+
+pub use aggregate::{Aggregate, AggregateError};
+pub use aggregate_kind::{AggregateKind, ApplyFn};
+pub use command::Command;
+pub use data::{Data, Value, data};
+pub use event::Event;
+pub use expected_version::ExpectedVersion;
+pub use handler::{CommandError, CommandFn, CommandHandler};
+pub use name::Name;
+pub use publisher::{PublishError, Publisher};
+pub use repository::Repository;
+pub use store::{EventStore, InMemoryEventStore, StoreError, StreamInfo};
+
+/// Re-exported so that users need no direct dependency for ids and times.
+pub use chrono;
+pub use imbl;
+pub use serde_json;
+pub use uuid;

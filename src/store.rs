@@ -1,0 +1,140 @@
+//! Event stores: append-only, ordered sets of events per stream.
+//!
+//! [`EventStore`] is the one trait in Dvent, because stores really have
+//! several implementations: [`InMemoryEventStore`] here, and durable stores
+//! behind cargo features. They all pass the same Gherkin features.
+
+mod error;
+mod memory;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use error::StoreError;
+pub use memory::InMemoryEventStore;
+
+use crate::data::Data;
+use crate::event::Event;
+use crate::expected_version::ExpectedVersion;
+
+/// One stream as listed by [`EventStore::get_streams`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct StreamInfo {
+    /// Its position in creation order, from 0.
+    pub number: u64,
+    /// The stream's id.
+    pub stream_id: String,
+    /// The timestamp of its first event.
+    pub timestamp: DateTime<Utc>,
+}
+
+/// An append-only event store with optimistic concurrency.
+///
+/// Every implementation guarantees:
+///
+/// - **Atomic batches.** [`save_events`](EventStore::save_events) writes all
+///   of a batch or none of it; on any error nothing was written.
+/// - **Checked expectations.** The [`ExpectedVersion`] is checked against the
+///   stream before anything is written, in the same atomic step as the
+///   write.
+/// - **Positions.** Each saved event carries its stream id and its version
+///   (its position in the stream, from 1). An event given with version 0 is
+///   numbered by the store; any other version must equal the position.
+/// - **Order.** Reading a stream gives its events in the order saved; reading
+///   everything gives all events in the one global order they were saved in.
+/// - **Nothing is updated or deleted.**
+///
+/// The payload type `D` defaults to [`Data`].
+pub trait EventStore<D = Data>: Send + Sync {
+    /// Appends `events` to `stream_id` if the stream meets `expected`, and
+    /// returns them as stored (with stream id and version). Then calls the
+    /// store's publisher, if any, with each.
+    ///
+    /// An empty batch writes nothing, but the expectation is still checked.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::VersionConflict`] when the stream is not as expected,
+    /// [`StoreError::EventVersion`] when an event's version is not its
+    /// position, [`StoreError::DuplicateEvent`] when an event id is already
+    /// stored, [`StoreError::EmptyStreamId`], and backend errors. In every
+    /// case nothing was written.
+    fn save_events(
+        &self,
+        stream_id: &str,
+        events: &[Event<D>],
+        expected: ExpectedVersion,
+    ) -> Result<Vec<Event<D>>, StoreError>;
+
+    /// The events of one stream (`Some(id)`) in the order saved, or of every
+    /// stream (`None`) in the global order saved, skipping the first `start`.
+    /// A stream that does not exist has no events.
+    ///
+    /// # Errors
+    ///
+    /// Backend errors, and [`StoreError::Corrupt`] for a stored event that
+    /// cannot be decoded.
+    fn get_events(&self, stream_id: Option<&str>, start: u64) -> Result<Vec<Event<D>>, StoreError>;
+
+    /// The last event of `stream_id`, or `None` when it has none; without
+    /// reading the rest of the stream.
+    ///
+    /// # Errors
+    ///
+    /// As [`get_events`](EventStore::get_events).
+    fn get_last_event(&self, stream_id: &str) -> Result<Option<Event<D>>, StoreError>;
+
+    /// The streams in the order they were created, skipping the first
+    /// `start`.
+    ///
+    /// # Errors
+    ///
+    /// Backend errors.
+    fn get_streams(&self, start: u64) -> Result<Vec<StreamInfo>, StoreError>;
+}
+
+/// Checks a batch against a stream at version `current` and returns the
+/// events as they are to be stored: with the stream id and their positions.
+///
+/// Shared by every store so that they judge a batch alike.
+///
+/// # Errors
+///
+/// [`StoreError::EmptyStreamId`], [`StoreError::VersionConflict`] and
+/// [`StoreError::EventVersion`].
+pub fn prepare_batch<D: Clone>(
+    stream_id: &str,
+    stream_name: &crate::Name,
+    events: &[Event<D>],
+    expected: ExpectedVersion,
+    current: u64,
+) -> Result<Vec<Event<D>>, StoreError> {
+    if stream_id.is_empty() {
+        return Err(StoreError::EmptyStreamId);
+    }
+    if !expected.accepts(current) {
+        return Err(StoreError::VersionConflict {
+            stream_id: stream_id.to_string(),
+            expected,
+            found: current,
+        });
+    }
+    events
+        .iter()
+        .zip(current + 1..)
+        .map(|(event, position)| {
+            if event.version() != 0 && event.version() != position {
+                return Err(StoreError::EventVersion {
+                    stream_id: stream_id.to_string(),
+                    event_id: event.id(),
+                    expected: position,
+                    found: event.version(),
+                });
+            }
+            Ok(event
+                .clone()
+                .with_stream_id(stream_name.clone())
+                .with_version(position))
+        })
+        .collect()
+}

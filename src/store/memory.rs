@@ -1,0 +1,374 @@
+//! The in-memory event store.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use chrono::{DateTime, Utc};
+use imbl::{HashMap, Vector};
+use uuid::Uuid;
+
+use super::{EventStore, StoreError, StreamInfo, prepare_batch};
+use crate::data::Data;
+use crate::event::Event;
+use crate::expected_version::ExpectedVersion;
+use crate::name::Name;
+use crate::publisher::{PublishError, Publisher, publish_all};
+
+/// An event store held in memory: for tests, notebooks and reference.
+///
+/// - **Thread-safe and cheap to share:** it is `Send + Sync`, and a clone is
+///   another handle on the same store (O(1)).
+/// - **Snapshots:** its contents are persistent collections, so a reader
+///   takes an O(1) snapshot and reads it without holding any lock; writers
+///   never disturb a reader's snapshot.
+/// - **Atomic:** a batch is checked in full (expected version, positions,
+///   unique ids) before anything is added; on error nothing is.
+/// - **Publisher:** the optional publisher is called after the write, outside
+///   the lock; its failures and panics are logged and never undo the write.
+///
+/// Costs: save O(b log n) for a batch of b; reading a stream O(k) for its k
+/// events; reading all O(n log s); last event O(log n).
+///
+/// # Example
+///
+/// ```
+/// use dvent::{Event, EventStore, ExpectedVersion, InMemoryEventStore};
+///
+/// let store = InMemoryEventStore::new();
+/// let saved = store.save_events("todo-1", &[Event::new("TodoAdded")], ExpectedVersion::NoStream)?;
+/// assert_eq!((saved[0].stream_id(), saved[0].version()), ("todo-1", 1));
+///
+/// // Saving "as new" again is a conflict, and nothing is written:
+/// assert!(store.save_events("todo-1", &[Event::new("TodoAdded")], ExpectedVersion::NoStream).is_err());
+/// assert_eq!(store.get_events(Some("todo-1"), 0)?.len(), 1);
+/// # Ok::<(), dvent::StoreError>(())
+/// ```
+pub struct InMemoryEventStore<D = Data> {
+    shared: Arc<Shared<D>>,
+}
+
+struct Shared<D> {
+    state: RwLock<State<D>>,
+    publisher: Option<Publisher<D>>,
+}
+
+struct State<D> {
+    snapshot: Snapshot<D>,
+    /// Every stored event id, to refuse duplicates (writers only).
+    event_ids: HashSet<Uuid>,
+}
+
+/// What a reader sees: persistent, so cloning it is O(1).
+struct Snapshot<D> {
+    streams: HashMap<Name, Stream<D>>,
+    /// Stream ids with their first event's timestamp, in creation order.
+    created: Vector<(Name, DateTime<Utc>)>,
+    /// The global order: (stream number, index in that stream).
+    log: Vector<(u64, u64)>,
+}
+
+struct Stream<D> {
+    number: u64,
+    events: Vector<Event<D>>,
+}
+
+impl InMemoryEventStore<Data> {
+    /// An empty store of [`Data`] events, with no publisher.
+    #[must_use]
+    pub fn new() -> Self {
+        InMemoryEventStore::default()
+    }
+}
+
+impl<D: Clone> InMemoryEventStore<D> {
+    /// An empty store that calls `publisher` with each saved event.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use dvent::{Event, EventStore, ExpectedVersion, InMemoryEventStore};
+    ///
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let log = seen.clone();
+    /// let store = InMemoryEventStore::with_publisher(move |e: &Event| {
+    ///     log.lock().unwrap().push(e.version());
+    ///     Ok(())
+    /// });
+    /// store.save_events("s", &[Event::new("A"), Event::new("B")], ExpectedVersion::Any)?;
+    /// assert_eq!(*seen.lock().unwrap(), [1, 2]);
+    /// # Ok::<(), dvent::StoreError>(())
+    /// ```
+    #[must_use]
+    pub fn with_publisher<F>(publisher: F) -> Self
+    where
+        F: Fn(&Event<D>) -> Result<(), PublishError> + Send + Sync + 'static,
+    {
+        InMemoryEventStore::make(Some(Arc::new(publisher)))
+    }
+
+    fn make(publisher: Option<Publisher<D>>) -> Self {
+        InMemoryEventStore {
+            shared: Arc::new(Shared {
+                state: RwLock::new(State {
+                    snapshot: Snapshot {
+                        streams: HashMap::new(),
+                        created: Vector::new(),
+                        log: Vector::new(),
+                    },
+                    event_ids: HashSet::new(),
+                }),
+                publisher,
+            }),
+        }
+    }
+
+    /// How many events the store holds. Time: O(1).
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.snapshot().log.len()
+    }
+
+    /// Whether the store holds no events. Time: O(1).
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// An O(1) snapshot of the store's contents.
+    fn snapshot(&self) -> Snapshot<D> {
+        let state = self
+            .shared
+            .state
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        state.snapshot.clone()
+    }
+}
+
+impl<D: Clone> Clone for Snapshot<D> {
+    fn clone(&self) -> Self {
+        Snapshot {
+            streams: self.streams.clone(),
+            created: self.created.clone(),
+            log: self.log.clone(),
+        }
+    }
+}
+
+impl<D: Clone> Clone for Stream<D> {
+    fn clone(&self) -> Self {
+        Stream {
+            number: self.number,
+            events: self.events.clone(),
+        }
+    }
+}
+
+impl<D: Clone> Default for InMemoryEventStore<D> {
+    fn default() -> Self {
+        InMemoryEventStore::make(None)
+    }
+}
+
+impl<D> Clone for InMemoryEventStore<D> {
+    /// Another handle on the same store. Time: O(1).
+    fn clone(&self) -> Self {
+        InMemoryEventStore {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<D: Clone> fmt::Debug for InMemoryEventStore<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let snapshot = self.snapshot();
+        f.debug_struct("InMemoryEventStore")
+            .field("streams", &snapshot.created.len())
+            .field("events", &snapshot.log.len())
+            .field("publisher", &self.shared.publisher.is_some())
+            .finish()
+    }
+}
+
+impl<D: Clone + Send + Sync> EventStore<D> for InMemoryEventStore<D> {
+    fn save_events(
+        &self,
+        stream_id: &str,
+        events: &[Event<D>],
+        expected: ExpectedVersion,
+    ) -> Result<Vec<Event<D>>, StoreError> {
+        let stored = {
+            let mut guard = self
+                .shared
+                .state
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            let state = &mut *guard;
+            let existing = state.snapshot.streams.get(stream_id);
+            let current = existing.map_or(0, |s| s.events.len() as u64);
+            let name = existing
+                .and_then(|s| s.events.front())
+                .map_or_else(|| Name::from(stream_id), |e| e.stream_id_name().clone());
+            let stored = prepare_batch(stream_id, &name, events, expected, current)?;
+            check_unique_ids(&state.event_ids, &stored)?;
+            if stored.is_empty() {
+                return Ok(stored);
+            }
+
+            // Everything is checked: from here on the batch is added whole.
+            let snapshot = &mut state.snapshot;
+            let mut stream = match snapshot.streams.get(stream_id) {
+                Some(stream) => stream.clone(),
+                None => {
+                    let number = snapshot.created.len() as u64;
+                    snapshot
+                        .created
+                        .push_back((name.clone(), stored[0].timestamp()));
+                    Stream {
+                        number,
+                        events: Vector::new(),
+                    }
+                }
+            };
+            for event in &stored {
+                snapshot
+                    .log
+                    .push_back((stream.number, stream.events.len() as u64));
+                state.event_ids.insert(event.id());
+                stream.events.push_back(event.clone());
+            }
+            snapshot.streams.insert(name, stream);
+            stored
+        };
+        publish_all(self.shared.publisher.as_ref(), &stored);
+        Ok(stored)
+    }
+
+    fn get_events(&self, stream_id: Option<&str>, start: u64) -> Result<Vec<Event<D>>, StoreError> {
+        let snapshot = self.snapshot();
+        let start = usize::try_from(start).unwrap_or(usize::MAX);
+        let Some(stream_id) = stream_id else {
+            let by_number: Vec<&Stream<D>> = snapshot
+                .created
+                .iter()
+                .filter_map(|(name, _)| snapshot.streams.get(name))
+                .collect();
+            return Ok(snapshot
+                .log
+                .iter()
+                .skip(start)
+                .filter_map(|&(number, index)| {
+                    by_number
+                        .get(number as usize)?
+                        .events
+                        .get(index as usize)
+                        .cloned()
+                })
+                .collect());
+        };
+        Ok(snapshot
+            .streams
+            .get(stream_id)
+            .map(|stream| stream.events.iter().skip(start).cloned().collect())
+            .unwrap_or_default())
+    }
+
+    fn get_last_event(&self, stream_id: &str) -> Result<Option<Event<D>>, StoreError> {
+        let snapshot = self.snapshot();
+        Ok(snapshot
+            .streams
+            .get(stream_id)
+            .and_then(|stream| stream.events.back().cloned()))
+    }
+
+    fn get_streams(&self, start: u64) -> Result<Vec<StreamInfo>, StoreError> {
+        let snapshot = self.snapshot();
+        Ok(snapshot
+            .created
+            .iter()
+            .enumerate()
+            .skip(usize::try_from(start).unwrap_or(usize::MAX))
+            .map(|(number, (name, timestamp))| StreamInfo {
+                number: number as u64,
+                stream_id: name.to_string(),
+                timestamp: *timestamp,
+            })
+            .collect())
+    }
+}
+
+/// Refuses a batch with an id already stored or given twice.
+fn check_unique_ids<D>(stored_ids: &HashSet<Uuid>, batch: &[Event<D>]) -> Result<(), StoreError> {
+    let mut in_batch = HashSet::with_capacity(batch.len());
+    for event in batch {
+        if stored_ids.contains(&event.id()) || !in_batch.insert(event.id()) {
+            return Err(StoreError::DuplicateEvent {
+                event_id: event.id(),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reader_snapshot_is_not_disturbed_by_later_writes() {
+        let store = InMemoryEventStore::new();
+        store
+            .save_events("a", &[Event::new("X")], ExpectedVersion::NoStream)
+            .unwrap();
+        let before = store.snapshot();
+        store
+            .save_events("a", &[Event::new("Y")], ExpectedVersion::Exact(1))
+            .unwrap();
+        assert_eq!(before.log.len(), 1);
+        assert_eq!(store.len(), 2);
+    }
+
+    #[test]
+    fn a_duplicate_event_id_is_refused_and_nothing_is_written() {
+        let store = InMemoryEventStore::new();
+        let event = Event::new("X");
+        store
+            .save_events("a", std::slice::from_ref(&event), ExpectedVersion::Any)
+            .unwrap();
+        let err = store
+            .save_events("b", &[Event::new("Y"), event.clone()], ExpectedVersion::Any)
+            .unwrap_err();
+        assert!(matches!(err, StoreError::DuplicateEvent { event_id } if event_id == event.id()));
+        assert_eq!(store.len(), 1);
+        assert!(store.get_streams(0).unwrap().len() == 1);
+    }
+
+    #[test]
+    fn a_wrong_event_version_is_refused() {
+        let store = InMemoryEventStore::new();
+        let err = store
+            .save_events(
+                "a",
+                &[Event::new("X").with_version(3)],
+                ExpectedVersion::Any,
+            )
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            StoreError::EventVersion {
+                expected: 1,
+                found: 3,
+                ..
+            }
+        ));
+        assert!(store.is_empty());
+    }
+
+    #[test]
+    fn the_store_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<InMemoryEventStore>();
+    }
+}
