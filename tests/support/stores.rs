@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use dvent::{EventStore, InMemoryEventStore};
+use dvent::{Event, EventStore, InMemoryEventStore, PublishError};
 
 /// A kind of event store under test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,5 +38,16 @@ pub fn store_kinds() -> Result<Vec<StoreKind>, String> {
 pub fn open_store(kind: StoreKind) -> Arc<dyn EventStore> {
     match kind {
         StoreKind::Memory => Arc::new(InMemoryEventStore::new()),
+    }
+}
+
+/// A fresh, empty store of `kind` that calls `publisher` with each saved
+/// event.
+pub fn open_store_with_publisher<F>(kind: StoreKind, publisher: F) -> Arc<dyn EventStore>
+where
+    F: Fn(&Event) -> Result<(), PublishError> + Send + Sync + 'static,
+{
+    match kind {
+        StoreKind::Memory => Arc::new(InMemoryEventStore::with_publisher(publisher)),
     }
 }
