@@ -3,8 +3,8 @@
 
 mod domain;
 
-use dvent::{Aggregate, Command, InMemoryEventStore, Repository};
 use domain::{TodoContext, handler, todo_kind};
+use dvent::{Aggregate, Command, InMemoryEventStore, Repository};
 
 fn show(label: &str, todo: &Aggregate) {
     println!(

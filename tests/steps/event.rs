@@ -1,0 +1,80 @@
+//! Steps about domain events.
+
+use cucumber::{given, then, when};
+use dvent::Event;
+
+use super::is_now;
+use super::world::DventWorld;
+
+#[when(expr = "I generate an event of type {string}")]
+fn generate_event(world: &mut DventWorld, event_type: String) {
+    world.event = Some(Event::new(event_type));
+}
+
+#[given(expr = "an event of type {string} whose {string} is {string}")]
+fn event_with_value(world: &mut DventWorld, event_type: String, key: String, value: String) {
+    world.event = Some(Event::new(event_type).with_entry(key, value));
+}
+
+#[when(expr = "I derive an event whose {string} is {string}")]
+fn derive_event(world: &mut DventWorld, key: String, value: String) {
+    let original = world.event.clone().expect("an event was given");
+    world.derived = Some(original.with_entry(key, value));
+}
+
+fn event(world: &DventWorld) -> &Event {
+    world.event.as_ref().expect("an event was generated")
+}
+
+#[then(expr = "the event's type is {string}")]
+fn event_type_is(world: &mut DventWorld, expected: String) {
+    assert_eq!(event(world).event_type(), expected);
+}
+
+#[then("the event's id is a random UUID")]
+fn event_id_is_random(world: &mut DventWorld) {
+    let id = event(world).id();
+    assert_eq!(
+        id.get_version_num(),
+        4,
+        "a random UUID is version 4, got {id}"
+    );
+    assert_ne!(id, Event::new("Other").id());
+}
+
+#[then("the event has no stream id yet")]
+fn event_has_no_stream(world: &mut DventWorld) {
+    assert_eq!(event(world).stream_id(), "");
+}
+
+#[then("the event's timestamp is the current time in UTC")]
+fn event_timestamp_is_now(world: &mut DventWorld) {
+    assert!(is_now(event(world).timestamp()));
+}
+
+#[then("the event's data is empty")]
+fn event_data_is_empty(world: &mut DventWorld) {
+    assert!(event(world).data().is_empty());
+}
+
+#[then(expr = "the event's version is {int}")]
+fn event_version_is(world: &mut DventWorld, version: u64) {
+    assert_eq!(event(world).version(), version);
+}
+
+#[then(expr = "the derived event's {string} is {string}")]
+fn derived_value(world: &mut DventWorld, key: String, value: String) {
+    let derived = world.derived.as_ref().expect("an event was derived");
+    assert_eq!(derived.data()[&key], value.as_str());
+}
+
+#[then(expr = "the original event's {string} is still {string}")]
+fn original_value(world: &mut DventWorld, key: String, value: String) {
+    assert_eq!(event(world).data()[&key], value.as_str());
+}
+
+#[then("both events have the same id")]
+fn same_id(world: &mut DventWorld) {
+    let derived = world.derived.as_ref().expect("an event was derived");
+    assert_eq!(derived.id(), event(world).id());
+}
