@@ -67,6 +67,11 @@ pub use publisher::{PublishError, Publisher};
 pub use repository::Repository;
 pub use store::{EventStore, InMemoryEventStore, StoreError, StreamInfo};
 
+/// The README's Rust example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 /// Re-exported so that users need no direct dependency for ids and times.
 pub use chrono;
 pub use imbl;

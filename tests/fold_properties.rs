@@ -12,7 +12,11 @@ fn kind() -> AggregateKind {
 }
 
 fn event(kind_index: u8, n: i64) -> Event {
-    let event_type = if kind_index % 3 == 0 { "Renamed" } else { "Added" };
+    let event_type = if kind_index % 3 == 0 {
+        "Renamed"
+    } else {
+        "Added"
+    };
     Event::new(event_type).with_entry("n", n)
 }
 

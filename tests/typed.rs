@@ -86,12 +86,24 @@ fn typed_aggregates_save_and_load_through_a_repository() {
     let saved = repo.save_aggregate(&todo).unwrap();
     let loaded = repo.get_aggregate(&kind, todo.id()).unwrap().unwrap();
     assert_eq!(loaded, saved);
-    assert_eq!(store.get_last_event(&todo.id().to_string()).unwrap().unwrap().version(), 1);
+    assert_eq!(
+        store
+            .get_last_event(&todo.id().to_string())
+            .unwrap()
+            .unwrap()
+            .version(),
+        1
+    );
 
     // A second writer on a stale copy conflicts.
-    repo.save_aggregate(&loaded.clone().apply(started())).unwrap();
+    repo.save_aggregate(&loaded.clone().apply(started()))
+        .unwrap();
     let err = repo.save_aggregate(&loaded.apply(started())).unwrap_err();
-    assert!(err.to_string().contains("expected version 1, found version 2"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("expected version 1, found version 2"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -115,7 +127,10 @@ fn typed_commands_are_routed_by_type() {
     let command = Command::typed("Rename", Rename { to: "Milk".into() });
     assert_eq!(handler.handle(&command).unwrap(), "Milk");
     let other = Command::typed("Delete", Rename { to: String::new() });
-    assert!(matches!(handler.handle(&other), Err(CommandError::Unhandled { .. })));
+    assert!(matches!(
+        handler.handle(&other),
+        Err(CommandError::Unhandled { .. })
+    ));
 }
 
 #[test]
