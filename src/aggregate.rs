@@ -36,9 +36,9 @@ pub enum AggregateError {
 /// is shared), and a clone is never affected by what is done to another:
 /// keep a clone to keep a version.
 ///
-/// Versions are read off the last event, never recomputed, so applying one
-/// event is O(1) amortised plus the apply function's cost, and folding n
-/// events is O(n).
+/// Versions are kept as the events are applied, never recomputed from the
+/// event lists, so applying one event is O(1) amortised plus the apply
+/// function's cost, and folding n events is O(n).
 ///
 /// Two aggregates are equal when their ids, kind names, events and states
 /// are.
@@ -63,6 +63,11 @@ pub struct Aggregate<S = Data, D = Data> {
     events: Vector<Event<D>>,
     uncommitted_events: Vector<Event<D>>,
     state: S,
+    /// The version of the last committed event (kept so that reading it is
+    /// O(1) without walking the vector's tree).
+    version: u64,
+    /// The version of the last event, committed or not.
+    uncommitted_version: u64,
 }
 
 impl<S: Clone, D: Clone> Aggregate<S, D> {
@@ -106,6 +111,8 @@ impl<S: Clone, D: Clone> Aggregate<S, D> {
             events: Vector::new(),
             uncommitted_events: Vector::new(),
             state: kind.initial_state().clone(),
+            version: 0,
+            uncommitted_version: 0,
         }
     }
 
@@ -131,6 +138,7 @@ impl<S: Clone, D: Clone> Aggregate<S, D> {
     ///
     /// Time: O(1) amortised plus the apply function's cost.
     #[must_use]
+    #[inline]
     pub fn apply(self, event: Event<D>) -> Self {
         self.apply_as(event, false)
     }
@@ -159,33 +167,28 @@ impl<S: Clone, D: Clone> Aggregate<S, D> {
         events.into_iter().fold(self, Aggregate::apply_committed)
     }
 
-    fn apply_as(self, event: Event<D>, committed: bool) -> Self {
+    #[inline]
+    fn apply_as(mut self, event: Event<D>, committed: bool) -> Self {
         let event = if event.version() == 0 {
-            let next = self.uncommitted_version() + 1;
-            event.with_version(next)
+            event.with_version(self.uncommitted_version + 1)
         } else {
             event
         };
-        let Aggregate {
-            id,
-            kind,
-            mut events,
-            mut uncommitted_events,
-            state,
-        } = self;
-        let state = kind.apply_to(state, &event);
+        // The state is moved into the function and its result moved back:
+        // a persistent state nobody else shares is updated in place.
+        self.state = self.kind.apply_to(self.state, &event);
+        let version = event.version();
         if committed {
-            events.push_back(event);
+            self.events.push_back(event);
+            self.version = version;
+            if self.uncommitted_events.is_empty() {
+                self.uncommitted_version = version;
+            }
         } else {
-            uncommitted_events.push_back(event);
+            self.uncommitted_events.push_back(event);
+            self.uncommitted_version = version;
         }
-        Aggregate {
-            id,
-            kind,
-            events,
-            uncommitted_events,
-            state,
-        }
+        self
     }
 
     /// Returns the aggregate with all uncommitted events moved to the end of
@@ -196,6 +199,7 @@ impl<S: Clone, D: Clone> Aggregate<S, D> {
     pub fn mark_committed(mut self) -> Self {
         let uncommitted = std::mem::take(&mut self.uncommitted_events);
         self.events.append(uncommitted);
+        self.version = self.uncommitted_version;
         self
     }
 
@@ -205,6 +209,8 @@ impl<S: Clone, D: Clone> Aggregate<S, D> {
     pub(crate) fn committed_as(mut self, stored: Vec<Event<D>>) -> Self {
         self.uncommitted_events = Vector::new();
         self.events.extend(stored);
+        self.version = self.events.last().map_or(0, Event::version);
+        self.uncommitted_version = self.version;
         self
     }
 
@@ -271,7 +277,7 @@ impl<S, D> Aggregate<S, D> {
     /// Time: O(1).
     #[must_use]
     pub fn version(&self) -> u64 {
-        self.events.last().map_or(0, Event::version)
+        self.version
     }
 
     /// The version of the last event, committed or not; 0 when there is
@@ -280,9 +286,7 @@ impl<S, D> Aggregate<S, D> {
     /// Time: O(1).
     #[must_use]
     pub fn uncommitted_version(&self) -> u64 {
-        self.uncommitted_events
-            .last()
-            .map_or_else(|| self.version(), Event::version)
+        self.uncommitted_version
     }
 }
 
@@ -294,6 +298,8 @@ impl<S: Clone, D: Clone> Clone for Aggregate<S, D> {
             events: self.events.clone(),
             uncommitted_events: self.uncommitted_events.clone(),
             state: self.state.clone(),
+            version: self.version,
+            uncommitted_version: self.uncommitted_version,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Domain commands: intents to change the domain, named in the present tense
 //! (`AddTodo`).
 
-use chrono::{DateTime, Utc};
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{Data, Value};
@@ -36,7 +36,7 @@ use crate::name::Name;
 pub struct Command<D = Data> {
     #[serde(rename = "type")]
     command_type: Name,
-    timestamp: DateTime<Utc>,
+    timestamp: Timestamp,
     data: D,
 }
 
@@ -92,7 +92,7 @@ impl<D> Command<D> {
     pub fn typed(command_type: impl Into<Name>, data: D) -> Self {
         Command {
             command_type: command_type.into(),
-            timestamp: Utc::now(),
+            timestamp: Timestamp::now(),
             data,
         }
     }
@@ -105,7 +105,7 @@ impl<D> Command<D> {
 
     /// When it was expressed, in UTC.
     #[must_use]
-    pub fn timestamp(&self) -> DateTime<Utc> {
+    pub fn timestamp(&self) -> Timestamp {
         self.timestamp
     }
 
@@ -117,7 +117,7 @@ impl<D> Command<D> {
 
     /// Returns the command with another timestamp.
     #[must_use]
-    pub fn with_timestamp(mut self, timestamp: DateTime<Utc>) -> Self {
+    pub fn with_timestamp(mut self, timestamp: Timestamp) -> Self {
         self.timestamp = timestamp;
         self
     }
@@ -139,10 +139,10 @@ mod tests {
 
     #[test]
     fn a_new_command_has_all_three_values() {
-        let before = Utc::now();
+        let before = Timestamp::now();
         let command = Command::new("AddTodo");
         assert_eq!(command.command_type(), "AddTodo");
-        assert!(command.timestamp() >= before && command.timestamp() <= Utc::now());
+        assert!(command.timestamp() >= before && command.timestamp() <= Timestamp::now());
         assert!(command.data().is_empty());
     }
 

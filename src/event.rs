@@ -1,6 +1,6 @@
 //! Domain events: facts that happened, named in the past tense (`TodoAdded`).
 
-use chrono::{DateTime, Utc};
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -51,7 +51,7 @@ pub struct Event<D = Data> {
     #[serde(rename = "type")]
     event_type: Name,
     stream_id: Name,
-    timestamp: DateTime<Utc>,
+    timestamp: Timestamp,
     data: D,
     version: u64,
 }
@@ -86,7 +86,7 @@ impl<D> Event<D> {
             id: Uuid::new_v4(),
             event_type: event_type.into(),
             stream_id: name::empty(),
-            timestamp: Utc::now(),
+            timestamp: Timestamp::now(),
             data,
             version: 0,
         }
@@ -124,7 +124,7 @@ impl<D> Event<D> {
 
     /// When it happened, in UTC.
     #[must_use]
-    pub fn timestamp(&self) -> DateTime<Utc> {
+    pub fn timestamp(&self) -> Timestamp {
         self.timestamp
     }
 
@@ -164,7 +164,7 @@ impl<D> Event<D> {
 
     /// Returns the event with another timestamp.
     #[must_use]
-    pub fn with_timestamp(mut self, timestamp: DateTime<Utc>) -> Self {
+    pub fn with_timestamp(mut self, timestamp: Timestamp) -> Self {
         self.timestamp = timestamp;
         self
     }
@@ -196,12 +196,12 @@ mod tests {
 
     #[test]
     fn a_new_event_has_all_six_values_with_their_defaults() {
-        let before = Utc::now();
+        let before = Timestamp::now();
         let event = Event::new("TodoAdded");
         assert_eq!(event.event_type(), "TodoAdded");
         assert_eq!(event.id().get_version_num(), 4);
         assert_eq!(event.stream_id(), "");
-        assert!(event.timestamp() >= before && event.timestamp() <= Utc::now());
+        assert!(event.timestamp() >= before && event.timestamp() <= Timestamp::now());
         assert!(event.data().is_empty());
         assert_eq!(event.version(), 0);
     }

@@ -72,8 +72,8 @@ pub use store::{EventStore, InMemoryEventStore, StoreError, StreamInfo};
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
-/// Re-exported so that users need no direct dependency for ids and times.
-pub use chrono;
 pub use imbl;
+/// Re-exported so that users need no direct dependency for ids and times.
+pub use jiff;
 pub use serde_json;
 pub use uuid;

@@ -7,7 +7,7 @@
 mod error;
 mod memory;
 
-use chrono::{DateTime, Utc};
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 pub use error::StoreError;
@@ -25,7 +25,7 @@ pub struct StreamInfo {
     /// The stream's id.
     pub stream_id: String,
     /// The timestamp of its first event.
-    pub timestamp: DateTime<Utc>,
+    pub timestamp: Timestamp,
 }
 
 /// An append-only event store with optimistic concurrency.

@@ -4,7 +4,6 @@
 //!
 //! Shared by `cargo run --example todo` and the Gherkin features.
 
-use dvent::chrono::SecondsFormat;
 use dvent::uuid::Uuid;
 use dvent::{Aggregate, AggregateKind, Command, CommandError, CommandHandler, Event, Repository};
 
@@ -31,9 +30,7 @@ pub fn todo_kind() -> AggregateKind {
 }
 
 fn timestamp_of(event: &Event) -> String {
-    event
-        .timestamp()
-        .to_rfc3339_opts(SecondsFormat::Micros, true)
+    event.timestamp().to_string()
 }
 
 /// Checks that `status` is one of [`STATUSES`].

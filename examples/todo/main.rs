@@ -78,7 +78,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "   {} {:<18} {} {}",
             event.version(),
             event.event_type(),
-            event.timestamp().to_rfc3339(),
+            event.timestamp(),
             dvent::serde_json::to_string(event.data())?
         );
     }

@@ -4,8 +4,8 @@ use std::collections::HashSet;
 use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use chrono::{DateTime, Utc};
 use imbl::{HashMap, Vector};
+use jiff::Timestamp;
 use uuid::Uuid;
 
 use super::{EventStore, StoreError, StreamInfo, prepare_batch};
@@ -63,7 +63,7 @@ struct State<D> {
 struct Snapshot<D> {
     streams: HashMap<Name, Stream<D>>,
     /// Stream ids with their first event's timestamp, in creation order.
-    created: Vector<(Name, DateTime<Utc>)>,
+    created: Vector<(Name, Timestamp)>,
     /// The global order: (stream number, index in that stream).
     log: Vector<(u64, u64)>,
 }

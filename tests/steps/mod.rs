@@ -9,11 +9,11 @@ pub mod repository;
 pub mod todo;
 pub mod world;
 
-use dvent::chrono::{DateTime, Duration, Utc};
+use dvent::jiff::{SignedDuration, Timestamp};
 
 /// Whether `t` is the current time: not in the future, and at most a minute
 /// old (generous, for slow machines).
-pub fn is_now(t: DateTime<Utc>) -> bool {
-    let now = Utc::now();
-    t <= now && now - t < Duration::minutes(1)
+pub fn is_now(t: Timestamp) -> bool {
+    let now = Timestamp::now();
+    t <= now && now.duration_since(t) < SignedDuration::from_secs(60)
 }

@@ -111,9 +111,7 @@ fn todo_state_added(
 
 /// The timestamp of the todo's event at `index`, as the state records it.
 fn timestamp_text(todo: &Aggregate, index: usize) -> String {
-    todo.events()[index]
-        .timestamp()
-        .to_rfc3339_opts(dvent::chrono::SecondsFormat::Micros, true)
+    todo.events()[index].timestamp().to_string()
 }
 
 #[then(expr = "the todo's state has {string} {string} and a {string}")]
