@@ -27,8 +27,9 @@ use crate::publisher::{PublishError, Publisher, publish_all};
 /// - **Publisher:** the optional publisher is called after the write, outside
 ///   the lock; its failures and panics are logged and never undo the write.
 ///
-/// Costs: save O(b log n) for a batch of b; reading a stream O(k) for its k
-/// events; reading all O(n log s); last event O(log n).
+/// Costs, for n events in the store: save O(b log n) for a batch of b;
+/// reading a stream O(k log n) for its k events; reading all from a
+/// position O(log n) plus O(1) an event; last event O(log n).
 ///
 /// # Example
 ///
@@ -60,17 +61,22 @@ struct State<D> {
 }
 
 /// What a reader sees: persistent, so cloning it is O(1).
+///
+/// Events are held once, in the global log, whose chunks fill densely; a
+/// stream keeps the positions of its events in the log (a short stream's
+/// positions fit inline, with no allocation of their own).
 struct Snapshot<D> {
-    streams: HashMap<Name, Stream<D>>,
+    streams: HashMap<Name, Stream>,
     /// Stream ids with their first event's timestamp, in creation order.
     created: Vector<(Name, Timestamp)>,
-    /// The global order: (stream number, index in that stream).
-    log: Vector<(u64, u64)>,
+    /// Every event, in the global order saved.
+    log: Vector<Event<D>>,
 }
 
-struct Stream<D> {
-    number: u64,
-    events: Vector<Event<D>>,
+#[derive(Clone)]
+struct Stream {
+    /// Where its events are in the log, in stream order.
+    positions: Vector<u64>,
 }
 
 impl InMemoryEventStore<Data> {
@@ -157,15 +163,6 @@ impl<D: Clone> Clone for Snapshot<D> {
     }
 }
 
-impl<D: Clone> Clone for Stream<D> {
-    fn clone(&self) -> Self {
-        Stream {
-            number: self.number,
-            events: self.events.clone(),
-        }
-    }
-}
-
 impl<D: Clone> Default for InMemoryEventStore<D> {
     fn default() -> Self {
         InMemoryEventStore::make(None)
@@ -206,10 +203,12 @@ impl<D: Clone + Send + Sync> EventStore<D> for InMemoryEventStore<D> {
                 .write()
                 .unwrap_or_else(PoisonError::into_inner);
             let state = &mut *guard;
-            let existing = state.snapshot.streams.get(stream_id);
-            let current = existing.map_or(0, |s| s.events.len() as u64);
+            let snapshot = &state.snapshot;
+            let existing = snapshot.streams.get(stream_id);
+            let current = existing.map_or(0, |s| s.positions.len() as u64);
             let name = existing
-                .and_then(|s| s.events.front())
+                .and_then(|s| s.positions.front())
+                .and_then(|&p| snapshot.log.get(p as usize))
                 .map_or_else(|| Name::from(stream_id), |e| e.stream_id_name().clone());
             let stored = prepare_batch(stream_id, &name, events, expected, current)?;
             check_unique_ids(&state.event_ids, &stored)?;
@@ -222,22 +221,17 @@ impl<D: Clone + Send + Sync> EventStore<D> for InMemoryEventStore<D> {
             let mut stream = match snapshot.streams.get(stream_id) {
                 Some(stream) => stream.clone(),
                 None => {
-                    let number = snapshot.created.len() as u64;
-                    snapshot
-                        .created
-                        .push_back((name.clone(), stored[0].timestamp()));
+                    let first = (name.clone(), stored[0].timestamp());
+                    snapshot.created.push_back(first);
                     Stream {
-                        number,
-                        events: Vector::new(),
+                        positions: Vector::new(),
                     }
                 }
             };
             for event in &stored {
-                snapshot
-                    .log
-                    .push_back((stream.number, stream.events.len() as u64));
+                stream.positions.push_back(snapshot.log.len() as u64);
                 state.event_ids.insert(event.id());
-                stream.events.push_back(event.clone());
+                snapshot.log.push_back(event.clone());
             }
             snapshot.streams.insert(name, stream);
             stored
@@ -250,29 +244,20 @@ impl<D: Clone + Send + Sync> EventStore<D> for InMemoryEventStore<D> {
         let snapshot = self.snapshot();
         let start = usize::try_from(start).unwrap_or(usize::MAX);
         let Some(stream_id) = stream_id else {
-            let by_number: Vec<&Stream<D>> = snapshot
-                .created
-                .iter()
-                .filter_map(|(name, _)| snapshot.streams.get(name))
-                .collect();
-            return Ok(snapshot
-                .log
-                .iter()
-                .skip(start)
-                .filter_map(|&(number, index)| {
-                    by_number
-                        .get(number as usize)?
-                        .events
-                        .get(index as usize)
-                        .cloned()
-                })
-                .collect());
+            if start >= snapshot.log.len() {
+                return Ok(Vec::new());
+            }
+            return Ok(snapshot.log.skip(start).iter().cloned().collect());
         };
-        Ok(snapshot
-            .streams
-            .get(stream_id)
-            .map(|stream| stream.events.iter().skip(start).cloned().collect())
-            .unwrap_or_default())
+        let Some(stream) = snapshot.streams.get(stream_id) else {
+            return Ok(Vec::new());
+        };
+        Ok(stream
+            .positions
+            .iter()
+            .skip(start)
+            .filter_map(|&p| snapshot.log.get(p as usize).cloned())
+            .collect())
     }
 
     fn get_last_event(&self, stream_id: &str) -> Result<Option<Event<D>>, StoreError> {
@@ -280,7 +265,8 @@ impl<D: Clone + Send + Sync> EventStore<D> for InMemoryEventStore<D> {
         Ok(snapshot
             .streams
             .get(stream_id)
-            .and_then(|stream| stream.events.back().cloned()))
+            .and_then(|stream| stream.positions.back())
+            .and_then(|&p| snapshot.log.get(p as usize).cloned()))
     }
 
     fn get_streams(&self, start: u64) -> Result<Vec<StreamInfo>, StoreError> {
