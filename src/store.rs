@@ -7,12 +7,15 @@
 //! |---|---|---|
 //! | [`InMemoryEventStore`] | always | tests, notebooks, reference |
 //! | [`SqliteEventStore`](sqlite::SqliteEventStore) | `sqlite` (default) | one machine: events in a file |
+//! | [`PostgresEventStore`](postgres::PostgresEventStore) | `postgres` | many application instances sharing one database server |
 //!
 //! The SQL stores share the row format of [`codec`].
 
 pub mod codec;
 mod error;
 mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
@@ -21,6 +24,8 @@ use serde::{Deserialize, Serialize};
 
 pub use error::StoreError;
 pub use memory::InMemoryEventStore;
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresEventStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteEventStore;
 
