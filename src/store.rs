@@ -6,8 +6,8 @@
 //! | store | cargo feature | for |
 //! |---|---|---|
 //! | [`InMemoryEventStore`] | always | tests, notebooks, reference |
-//! | [`SqliteEventStore`](sqlite::SqliteEventStore) | `sqlite` (default) | one machine: events in a file |
-//! | [`PostgresEventStore`](postgres::PostgresEventStore) | `postgres` | many application instances sharing one database server |
+//! | [`SqliteEventStore`] | `sqlite` (default) | one machine: events in a file |
+//! | `PostgresEventStore` (module `postgres`) | `postgres` | many application instances sharing one database server |
 //!
 //! The SQL stores share the row format of [`codec`].
 

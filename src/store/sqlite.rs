@@ -26,7 +26,7 @@
 //! PRAGMA user_version = 1;             -- the schema version
 //! ```
 //!
-//! The values are written as the [`codec`](crate::store::codec) module
+//! The values are written as the [`codec`] module
 //! describes. Positions and stream numbers are given by the store inside the
 //! writing transaction (the largest so far plus one), so they have no gaps:
 //! reading all events from `start` reads positions after `start`.
