@@ -17,6 +17,7 @@ use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use dvent::{Aggregate, AggregateKind, Event, EventStore, Repository, StoreError, Value};
@@ -43,6 +44,10 @@ fn counter() -> AggregateKind {
 struct Outcome {
     acknowledged: Vec<Uuid>,
     conflicts: u64,
+    /// What a reader saw by reading "all events from position p" over and
+    /// over while the writers ran, p being how many it had seen.
+    tail: Vec<Uuid>,
+    polls: u64,
 }
 
 impl Outcome {
@@ -93,7 +98,8 @@ fn write(store: Arc<dyn EventStore>, streams: &[Uuid], writer: usize, started: I
     outcome
 }
 
-/// Runs `threads` writers, each on the store `open` gives it.
+/// Runs `threads` writers, each on the store `open` gives it, and a reader
+/// that tails the store as they write.
 fn run_threads(
     threads: usize,
     first_writer: usize,
@@ -101,6 +107,7 @@ fn run_threads(
     open: impl Fn() -> Arc<dyn EventStore> + Sync,
 ) -> Outcome {
     let started = Instant::now();
+    let writing = AtomicBool::new(true);
     std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
@@ -108,12 +115,32 @@ fn run_threads(
                 scope.spawn(move || write(open(), streams, first_writer + t, started))
             })
             .collect();
+        let tailer = scope.spawn(|| {
+            let store = open();
+            let (mut tail, mut polls) = (Vec::new(), 0);
+            while writing.load(Ordering::Acquire) {
+                tail.extend(read_all_after(&*store, tail.len()));
+                polls += 1;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            (tail, polls)
+        });
         let mut outcome = Outcome::default();
         for handle in handles {
             outcome.add(handle.join().expect("a writer thread panicked"));
         }
+        writing.store(false, Ordering::Release);
+        (outcome.tail, outcome.polls) = tailer.join().expect("the reader panicked");
         outcome
     })
+}
+
+/// The ids of the events after the first `seen`, in the global order.
+fn read_all_after(store: &dyn EventStore, seen: usize) -> Vec<Uuid> {
+    let events = store
+        .get_events(None, seen as u64)
+        .expect("reading all events");
+    events.iter().map(Event::id).collect()
 }
 
 /// Checks the streams after the writers and prints the counts.
@@ -158,14 +185,25 @@ fn verify(name: &str, store: &dyn EventStore, streams: &[Uuid], outcome: &Outcom
     );
     let all = store.get_events(None, 0).unwrap();
     assert_eq!(all.len(), acknowledged.len(), "{name}: reading all events");
+    // The reader, caught up, saw exactly the global order: no event ever
+    // appeared behind a position it had already read past.
+    let mut tail = outcome.tail.clone();
+    tail.extend(read_all_after(store, tail.len()));
+    let order: Vec<Uuid> = all.iter().map(Event::id).collect();
+    assert_eq!(
+        tail, order,
+        "{name}: a tailing reader missed or reordered events"
+    );
     assert_eq!(store.get_streams(0).unwrap().len(), streams.len());
     println!(
         "{name}: {} events saved by {} writers on {} streams, versions exactly 1..n on each, \
-         every acknowledged event present; {} version conflicts retried ({:.1} s)",
+         every acknowledged event present; {} version conflicts retried; a reader tailing \
+         \"all events from position p\" ({} polls) missed none ({:.1} s)",
         all.len(),
         outcome.acknowledged.len() / SAVES_PER_THREAD,
         streams.len(),
         outcome.conflicts,
+        outcome.polls,
         took.as_secs_f64()
     );
 }

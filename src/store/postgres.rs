@@ -475,9 +475,13 @@ impl Sql {
                 FROM UNNEST($5::bigint[], $6::text[], $7::bigint[], $8::text[], $9::text[], $10::text[])
                     AS b(position, event_id, version, type, timestamp, data)"
             ),
+            // Rows with a version below 1 are damaged: they are read too
+            // (they come first), so that the read fails instead of
+            // silently leaving them out.
             stream_events: format!(
                 "SELECT {columns} FROM {p}events
-                 WHERE stream_id = $1::text AND version > $2::bigint ORDER BY version"
+                 WHERE stream_id = $1::text AND (version > $2::bigint OR version < 1)
+                 ORDER BY version"
             ),
             all_events: format!(
                 "SELECT {columns} FROM {p}events WHERE position > $1::bigint ORDER BY position"
@@ -813,5 +817,211 @@ mod tests {
     fn the_store_is_send_and_sync() {
         fn check<T: Send + Sync>() {}
         check::<PostgresEventStore>();
+    }
+
+    #[test]
+    fn an_unreachable_server_fails_at_once_with_its_reason() {
+        let started = std::time::Instant::now();
+        let err = PostgresEventStore::connect("postgresql://nobody@127.0.0.1:1/none").unwrap_err();
+        assert!(
+            matches!(err, StoreError::Backend(ref m) if m.starts_with("PostgreSQL: ")),
+            "{err}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+        let err = PostgresEventStore::connect("not a url at all ===").unwrap_err();
+        assert!(err.to_string().contains("URL"), "{err}");
+    }
+
+    /// The test database, or `None` (said plainly) when there is none; under
+    /// `CI=true` there must be one.
+    fn test_url() -> Option<String> {
+        match std::env::var("DVENT_POSTGRES_URL") {
+            Ok(url) if !url.is_empty() => Some(url),
+            _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+                panic!("postgres: DVENT_POSTGRES_URL is not set, and CI=true needs it")
+            }
+            _ => {
+                println!("postgres: DVENT_POSTGRES_URL is not set, skipping the postgres store");
+                None
+            }
+        }
+    }
+
+    /// A store in a schema of its own, with two events in "s" and one in
+    /// "t"; and a plain client whose search_path is that schema. The schema
+    /// is dropped when the guard is.
+    struct Damaged {
+        url: String,
+        schema: String,
+        client: Client,
+    }
+
+    impl Damaged {
+        fn new(url: String) -> Self {
+            use std::sync::atomic::{AtomicU32, Ordering};
+            static N: AtomicU32 = AtomicU32::new(0);
+            let schema = format!(
+                "dvent_unit_{}_{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            );
+            let store = PostgresEventStore::connect_with_schema(&url, &schema).unwrap();
+            store
+                .save_events(
+                    "s",
+                    &[Event::new("A"), Event::new("B")],
+                    ExpectedVersion::NoStream,
+                )
+                .unwrap();
+            store
+                .save_events("t", &[Event::new("C")], ExpectedVersion::NoStream)
+                .unwrap();
+            let mut client = Client::connect(&url, NoTls).unwrap();
+            client
+                .batch_execute(&format!("SET search_path TO {}", quote(&schema)))
+                .unwrap();
+            Damaged {
+                url,
+                schema,
+                client,
+            }
+        }
+
+        fn damage(&mut self, sql: &str) {
+            self.client.batch_execute(sql).unwrap();
+        }
+
+        fn store<D>(&self) -> PostgresEventStore<D> {
+            PostgresEventStore::connect_typed(
+                &self.url,
+                PostgresOptions::new().schema(&self.schema),
+            )
+            .unwrap()
+        }
+    }
+
+    impl Drop for Damaged {
+        fn drop(&mut self) {
+            let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", quote(&self.schema));
+            let _ = self.client.batch_execute(&sql);
+        }
+    }
+
+    fn assert_corrupt(err: StoreError, reason_contains: &str) {
+        match err {
+            StoreError::Corrupt {
+                stream_id,
+                position,
+                reason,
+            } => {
+                assert_eq!((stream_id.as_str(), position), ("s", 2), "{reason}");
+                assert!(reason.contains(reason_contains), "{reason}");
+            }
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+    }
+
+    /// Every read that meets the damaged row (position 2, of "s") says so.
+    fn assert_reads_fail(store: &PostgresEventStore, reason_contains: &str) {
+        assert_corrupt(store.get_events(Some("s"), 0).unwrap_err(), reason_contains);
+        assert_corrupt(store.get_events(None, 0).unwrap_err(), reason_contains);
+        assert_eq!(store.get_events(Some("t"), 0).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn damaged_rows_are_corrupt_naming_stream_and_position() {
+        let Some(url) = test_url() else { return };
+        let mut db = Damaged::new(url);
+        db.damage("UPDATE events SET version = -1 WHERE position = 2");
+        assert_reads_fail(&db.store(), "found -1");
+        assert_corrupt(db.store::<Data>().get_events(Some("s"), 1).unwrap_err(), "found -1");
+
+        let mut db = Damaged::new(db.url.clone());
+        db.damage("UPDATE events SET timestamp = 'yesterday' WHERE position = 2");
+        assert_reads_fail(&db.store(), "RFC 3339");
+        assert_corrupt(db.store::<Data>().get_last_event("s").unwrap_err(), "RFC 3339");
+
+        // The column types keep out invalid JSON and UUIDs; should someone
+        // change them, the store still refuses such rows plainly.
+        let mut db = Damaged::new(db.url.clone());
+        db.damage(
+            "ALTER TABLE events ALTER COLUMN data TYPE TEXT;
+             UPDATE events SET data = '{\"a\":' WHERE position = 2",
+        );
+        assert_reads_fail(&db.store(), "data should be JSON");
+
+        let mut db = Damaged::new(db.url.clone());
+        db.damage(
+            "ALTER TABLE events ALTER COLUMN event_id TYPE TEXT;
+             UPDATE events SET event_id = 'not-a-uuid' WHERE position = 2",
+        );
+        assert_reads_fail(&db.store(), "event_id should be a UUID");
+    }
+
+    #[test]
+    fn json_of_the_wrong_type_is_corrupt() {
+        #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+        struct Added {
+            description: String,
+        }
+        let Some(url) = test_url() else { return };
+        let mut db = Damaged::new(url);
+        db.damage("UPDATE events SET data = '{\"description\":\"x\"}' WHERE position <> 2");
+        let store: PostgresEventStore<Added> = db.store();
+        match store.get_events(None, 0).unwrap_err() {
+            StoreError::Corrupt {
+                stream_id,
+                position,
+                reason,
+            } => {
+                assert_eq!((stream_id.as_str(), position), ("s", 2));
+                assert!(reason.contains("Added"), "{reason}");
+            }
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+        assert_eq!(
+            store.get_events(Some("t"), 0).unwrap()[0]
+                .data()
+                .description,
+            "x"
+        );
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let Some(url) = test_url() else { return };
+        let mut db = Damaged::new(url);
+        db.damage("UPDATE dvent_store SET schema_version = 2");
+        let err = PostgresEventStore::connect_with_schema(&db.url, &db.schema).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::UnsupportedSchema {
+                    found: 2,
+                    supported: 1
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_new_connection_gives_back_everything_and_drop_schema_removes_it() {
+        let Some(url) = test_url() else { return };
+        let db = Damaged::new(url);
+        let store: PostgresEventStore = db.store();
+        let all = store.get_events(None, 0).unwrap();
+        assert_eq!(all.len(), 3);
+        assert_eq!(store.get_events(None, 1).unwrap(), all[1..]);
+        let streams = store.get_streams(0).unwrap();
+        assert_eq!((streams[1].number, streams[1].stream_id.as_str()), (1, "t"));
+        assert_eq!(streams[1].timestamp, all[2].timestamp());
+        assert_eq!(store.get_last_event("s").unwrap(), Some(all[1].clone()));
+        store.drop_schema().unwrap();
+        assert!(store.get_events(None, 0).is_err());
+        let err = PostgresEventStore::connect(&db.url)
+            .map(|s| s.drop_schema().unwrap_err())
+            .unwrap_or_else(|e| e);
+        assert!(matches!(err, StoreError::Backend(_)), "{err}");
     }
 }

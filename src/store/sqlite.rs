@@ -598,9 +598,13 @@ where
             }
             return Ok(events);
         };
+        // Rows with a version below 1 are damaged: they
+        // are read too (they sort first), so that the read fails instead of
+        // silently leaving them out.
         let mut statement = connection
             .prepare_cached(&format!(
-                "SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = ?1 AND version > ?2 ORDER BY version"
+                "SELECT {EVENT_COLUMNS} FROM events \
+                 WHERE stream_id = ?1 AND (version > ?2 OR version < 1) ORDER BY version"
             ))
             .map_err(|e| backend(&e))?;
         let mut rows = statement
@@ -790,9 +794,15 @@ mod tests {
     fn a_negative_or_overflowing_version_is_corrupt() {
         let (_dir, path) = damaged("UPDATE events SET version = -1 WHERE position = 2");
         let store = SqliteEventStore::open(&path).unwrap();
-        let (stream_id, position, reason) = corrupt_parts(store.get_events(None, 0).unwrap_err());
-        assert_eq!((stream_id.as_str(), position), ("s", 2));
-        assert!(reason.contains("found -1"), "{reason}");
+        for err in [
+            store.get_events(None, 0).unwrap_err(),
+            store.get_events(Some("s"), 0).unwrap_err(),
+            store.get_events(Some("s"), 1).unwrap_err(),
+        ] {
+            let (stream_id, position, reason) = corrupt_parts(err);
+            assert_eq!((stream_id.as_str(), position), ("s", 2));
+            assert!(reason.contains("found -1"), "{reason}");
+        }
 
         for too_big in ["18446744073709551616", "'18446744073709551616'", "1.5"] {
             let (_dir, path) = damaged(&format!(
@@ -1002,6 +1012,11 @@ mod tests {
         ));
         assert!(last.contains("USING INDEX"), "{last}");
         assert!(!last.contains("TEMP B-TREE"), "{last}");
+        let stream = plan(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = 's' AND (version > 5 OR version < 1) ORDER BY version"
+        ));
+        assert!(stream.contains("USING INDEX"), "{stream}");
+        assert!(!stream.contains("SCAN events"), "{stream}");
         let version = plan("SELECT version FROM streams WHERE stream_id = 's'");
         assert!(version.contains("USING INDEX"), "{version}");
         let all = plan(&format!(
