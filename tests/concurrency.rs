@@ -14,8 +14,6 @@
 mod stores;
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -26,10 +24,6 @@ use uuid::Uuid;
 const THREADS: usize = 8;
 const STREAMS: usize = 3;
 const SAVES_PER_THREAD: usize = 25;
-/// Set in a child process: the PostgreSQL schema to write to.
-const WORKER_SCHEMA: &str = "DVENT_CONCURRENCY_SCHEMA";
-const WORKER_STREAMS: &str = "DVENT_CONCURRENCY_STREAMS";
-const WORKER_THREADS: usize = 4;
 /// How long a writer takes to decide, between loading and saving.
 const THINK: Duration = Duration::from_micros(300);
 const DEADLINE: Duration = Duration::from_secs(120);
@@ -248,108 +242,123 @@ fn sqlite_writers_on_one_file_never_lose_or_tear_a_write() {
     );
 }
 
+/// PostgreSQL: writers in this process and in child processes (this test
+/// binary started again with `DVENT_CONCURRENCY_SCHEMA` set).
 #[cfg(feature = "postgres")]
-#[test]
-fn postgres_writers_in_several_processes_never_lose_or_tear_a_write() {
-    if std::env::var_os(WORKER_SCHEMA).is_some() {
-        return; // a child runs the worker test only
-    }
-    let Some(_url) = stores::postgres_url().unwrap_or_else(|message| panic!("{message}")) else {
-        return;
-    };
-    let test_store = stores::postgres::TestStore::new(|s| s);
-    let schema = test_store
-        .store()
-        .schema()
-        .expect("a test schema")
-        .to_string();
-    let streams = new_streams();
-    let stream_list = streams
-        .iter()
-        .map(Uuid::to_string)
-        .collect::<Vec<_>>()
-        .join(",");
-    let started = Instant::now();
+mod postgres {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
 
-    let exe = std::env::current_exe().unwrap();
-    let children: Vec<_> = (0..2)
-        .map(|p| {
-            Command::new(&exe)
-                .args([
-                    "postgres_worker_process",
-                    "--exact",
-                    "--nocapture",
-                    "--test-threads=1",
-                ])
-                .env(WORKER_SCHEMA, &schema)
-                .env(WORKER_STREAMS, &stream_list)
-                .env(
-                    "DVENT_CONCURRENCY_FIRST_WRITER",
-                    (100 * (p + 1)).to_string(),
-                )
-                .stdout(Stdio::piped())
-                .spawn()
-                .expect("starting a worker process")
-        })
-        .collect();
+    use super::*;
 
-    let store: Arc<dyn EventStore> = Arc::new(test_store.store().clone());
-    let mut outcome = run_threads(THREADS, 0, &streams, || store.clone());
-    for mut child in children {
-        let stdout = child.stdout.take().unwrap();
-        let mut acked = 0;
-        for line in BufReader::new(stdout).lines() {
-            let line = line.unwrap();
-            if let Some(id) = line.strip_prefix("ACK ") {
-                outcome.acknowledged.push(id.parse().unwrap());
-                acked += 1;
-            } else if let Some(n) = line.strip_prefix("CONFLICTS ") {
-                outcome.conflicts += n.parse::<u64>().unwrap();
-            }
+    /// Set in a child process: the PostgreSQL schema to write to.
+    const WORKER_SCHEMA: &str = "DVENT_CONCURRENCY_SCHEMA";
+    const WORKER_STREAMS: &str = "DVENT_CONCURRENCY_STREAMS";
+    const WORKER_THREADS: usize = 4;
+
+    #[test]
+    fn postgres_writers_in_several_processes_never_lose_or_tear_a_write() {
+        if std::env::var_os(WORKER_SCHEMA).is_some() {
+            return; // a child runs the worker test only
         }
-        let status = child.wait().unwrap();
-        assert!(status.success(), "a worker process failed: {status}");
-        assert_eq!(
-            acked,
-            WORKER_THREADS * SAVES_PER_THREAD,
-            "a worker's acknowledgements"
+        let Some(_url) = stores::postgres_url().unwrap_or_else(|message| panic!("{message}"))
+        else {
+            return;
+        };
+        let test_store = stores::postgres::TestStore::new(|s| s);
+        let schema = test_store
+            .store()
+            .schema()
+            .expect("a test schema")
+            .to_string();
+        let streams = new_streams();
+        let stream_list = streams
+            .iter()
+            .map(Uuid::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let started = Instant::now();
+
+        let exe = std::env::current_exe().unwrap();
+        let children: Vec<_> = (0..2)
+            .map(|p| {
+                Command::new(&exe)
+                    .args([
+                        "postgres::postgres_worker_process",
+                        "--exact",
+                        "--nocapture",
+                        "--test-threads=1",
+                    ])
+                    .env(WORKER_SCHEMA, &schema)
+                    .env(WORKER_STREAMS, &stream_list)
+                    .env(
+                        "DVENT_CONCURRENCY_FIRST_WRITER",
+                        (100 * (p + 1)).to_string(),
+                    )
+                    .stdout(Stdio::piped())
+                    .spawn()
+                    .expect("starting a worker process")
+            })
+            .collect();
+
+        let store: Arc<dyn EventStore> = Arc::new(test_store.store().clone());
+        let mut outcome = run_threads(THREADS, 0, &streams, || store.clone());
+        for mut child in children {
+            let stdout = child.stdout.take().unwrap();
+            let mut acked = 0;
+            for line in BufReader::new(stdout).lines() {
+                let line = line.unwrap();
+                if let Some(id) = line.strip_prefix("ACK ") {
+                    outcome.acknowledged.push(id.parse().unwrap());
+                    acked += 1;
+                } else if let Some(n) = line.strip_prefix("CONFLICTS ") {
+                    outcome.conflicts += n.parse::<u64>().unwrap();
+                }
+            }
+            let status = child.wait().unwrap();
+            assert!(status.success(), "a worker process failed: {status}");
+            assert_eq!(
+                acked,
+                WORKER_THREADS * SAVES_PER_THREAD,
+                "a worker's acknowledgements"
+            );
+        }
+        verify(
+            "postgres (8 threads here + 2 processes of 4)",
+            &*store,
+            &streams,
+            &outcome,
+            started.elapsed(),
         );
     }
-    verify(
-        "postgres (8 threads here + 2 processes of 4)",
-        &*store,
-        &streams,
-        &outcome,
-        started.elapsed(),
-    );
-}
 
-/// The child side of the PostgreSQL test: writes and prints what was
-/// acknowledged. Does nothing unless started by that test.
-#[cfg(feature = "postgres")]
-#[test]
-fn postgres_worker_process() {
-    let Ok(schema) = std::env::var(WORKER_SCHEMA) else {
-        return;
-    };
-    let url = std::env::var(stores::POSTGRES_URL_VAR).expect("the parent passes its environment");
-    let streams: Vec<Uuid> = std::env::var(WORKER_STREAMS)
-        .unwrap()
-        .split(',')
-        .map(|s| s.parse().unwrap())
-        .collect();
-    let first_writer: usize = std::env::var("DVENT_CONCURRENCY_FIRST_WRITER")
-        .unwrap()
-        .parse()
-        .unwrap();
-    let store: Arc<dyn EventStore> =
-        Arc::new(dvent::PostgresEventStore::connect_with_schema(&url, &schema).unwrap());
-    let outcome = run_threads(WORKER_THREADS, first_writer, &streams, || store.clone());
-    // A new line first: the test harness has just printed the test's name.
-    let mut out = String::from("\n");
-    for id in &outcome.acknowledged {
-        out.push_str(&format!("ACK {id}\n"));
+    /// The child side of the PostgreSQL test: writes and prints what was
+    /// acknowledged. Does nothing unless started by that test.
+    #[test]
+    fn postgres_worker_process() {
+        let Ok(schema) = std::env::var(WORKER_SCHEMA) else {
+            return;
+        };
+        let url =
+            std::env::var(stores::POSTGRES_URL_VAR).expect("the parent passes its environment");
+        let streams: Vec<Uuid> = std::env::var(WORKER_STREAMS)
+            .unwrap()
+            .split(',')
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let first_writer: usize = std::env::var("DVENT_CONCURRENCY_FIRST_WRITER")
+            .unwrap()
+            .parse()
+            .unwrap();
+        let store: Arc<dyn EventStore> =
+            Arc::new(dvent::PostgresEventStore::connect_with_schema(&url, &schema).unwrap());
+        let outcome = run_threads(WORKER_THREADS, first_writer, &streams, || store.clone());
+        // A new line first: the test harness has just printed the test's name.
+        let mut out = String::from("\n");
+        for id in &outcome.acknowledged {
+            out.push_str(&format!("ACK {id}\n"));
+        }
+        out.push_str(&format!("CONFLICTS {}\n", outcome.conflicts));
+        print!("{out}");
     }
-    out.push_str(&format!("CONFLICTS {}\n", outcome.conflicts));
-    print!("{out}");
 }

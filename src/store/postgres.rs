@@ -934,12 +934,18 @@ mod tests {
         let mut db = Damaged::new(url);
         db.damage("UPDATE events SET version = -1 WHERE position = 2");
         assert_reads_fail(&db.store(), "found -1");
-        assert_corrupt(db.store::<Data>().get_events(Some("s"), 1).unwrap_err(), "found -1");
+        assert_corrupt(
+            db.store::<Data>().get_events(Some("s"), 1).unwrap_err(),
+            "found -1",
+        );
 
         let mut db = Damaged::new(db.url.clone());
         db.damage("UPDATE events SET timestamp = 'yesterday' WHERE position = 2");
         assert_reads_fail(&db.store(), "RFC 3339");
-        assert_corrupt(db.store::<Data>().get_last_event("s").unwrap_err(), "RFC 3339");
+        assert_corrupt(
+            db.store::<Data>().get_last_event("s").unwrap_err(),
+            "RFC 3339",
+        );
 
         // The column types keep out invalid JSON and UUIDs; should someone
         // change them, the store still refuses such rows plainly.
