@@ -45,6 +45,12 @@ fn save() -> impl Strategy<Value = Save> {
         })
 }
 
+/// A float from all over the range, as payloads may carry.
+fn any_float(seed: u32) -> f64 {
+    let x = f64::from_bits(u64::from(seed).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    if x.is_finite() { x } else { 0.1 }
+}
+
 fn outcome(result: Result<Vec<Event>, dvent::StoreError>) -> Result<Vec<Event>, String> {
     result.map_err(|e| e.to_string())
 }
@@ -64,6 +70,7 @@ fn same_as_memory(kind: StoreKind, saves: &[Save]) -> Result<(), TestCaseError> 
                 let mut event = Event::new(format!("T{}", tick % 3))
                     .with_entry("tick", tick)
                     .with_entry("text", "é\u{0}\"x")
+                    .with_entry("float", any_float(tick))
                     .with_timestamp(
                         Utc.timestamp_opt(1_700_000_000 + i64::from(tick), tick * 7919)
                             .unwrap(),
