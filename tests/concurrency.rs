@@ -189,7 +189,7 @@ fn verify(name: &str, store: &dyn EventStore, streams: &[Uuid], outcome: &Outcom
         "{name}: a tailing reader missed or reordered events"
     );
     assert_eq!(store.get_streams(0).unwrap().len(), streams.len());
-    println!(
+    stores::report(&format!(
         "{name}: {} events saved by {} writers on {} streams, versions exactly 1..n on each, \
          every acknowledged event present; {} version conflicts retried; a reader tailing \
          \"all events from position p\" ({} polls) missed none ({:.1} s)",
@@ -199,7 +199,7 @@ fn verify(name: &str, store: &dyn EventStore, streams: &[Uuid], outcome: &Outcom
         outcome.conflicts,
         outcome.polls,
         took.as_secs_f64()
-    );
+    ));
 }
 
 fn new_streams() -> Vec<Uuid> {

@@ -9,6 +9,9 @@
 
 #![cfg(feature = "sqlite")]
 
+#[path = "support/stores.rs"]
+mod stores;
+
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -230,12 +233,12 @@ fn sigkilled_writers_never_tear_or_lose_a_batch() {
         assert!(present.len() <= acknowledged.len() + in_flight_present);
     }
     let (batches, events) = last;
-    println!(
+    stores::report(&format!(
         "crash: {kills} SIGKILLs; {} batches ({events} events) in the file, each whole; \
          {} saves acknowledged, none lost; the batch being saved at the kill: {in_flight_present} \
          times wholly there, {in_flight_absent} times wholly absent ({:.1} s)",
         batches.len(),
         acknowledged.len(),
         started.elapsed().as_secs_f64()
-    );
+    ));
 }

@@ -137,10 +137,10 @@ fn every_store_behaves_as_the_memory_store() {
                 same_as_memory(kind, &saves)
             })
             .unwrap_or_else(|e| panic!("{}: {e}", kind.name()));
-        println!(
+        stores::report(&format!(
             "{}: {cases} random series of saves gave the same results as memory ({:.1} s)",
             kind.name(),
             started.elapsed().as_secs_f64()
-        );
+        ));
     }
 }

@@ -841,7 +841,12 @@ mod tests {
                 panic!("postgres: DVENT_POSTGRES_URL is not set, and CI=true needs it")
             }
             _ => {
-                println!("postgres: DVENT_POSTGRES_URL is not set, skipping the postgres store");
+                use std::io::Write;
+                // Past the harness's capture, so that the skip shows.
+                let _ = writeln!(
+                    std::io::stdout().lock(),
+                    "postgres: DVENT_POSTGRES_URL is not set, skipping the postgres store"
+                );
                 None
             }
         }

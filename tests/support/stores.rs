@@ -43,6 +43,15 @@ impl StoreKind {
     }
 }
 
+/// Prints a line on standard output even while the test harness captures
+/// the output of passing tests, so that counts and skips are always shown.
+pub fn report(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
 /// The variable that gives the PostgreSQL database to test against.
 pub const POSTGRES_URL_VAR: &str = "DVENT_POSTGRES_URL";
 
@@ -78,7 +87,9 @@ pub fn postgres_url() -> Result<Option<String>, String> {
              (start a server with `.ci/postgres.sh start`)"
         )),
         _ => {
-            println!("postgres: {POSTGRES_URL_VAR} is not set, skipping the postgres store");
+            report(&format!(
+                "postgres: {POSTGRES_URL_VAR} is not set, skipping the postgres store"
+            ));
             Ok(None)
         }
     }
