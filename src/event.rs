@@ -92,6 +92,26 @@ impl<D> Event<D> {
         }
     }
 
+    /// An event from stored parts, as a store reads it back (no random id,
+    /// no clock).
+    pub(crate) fn from_stored(
+        id: Uuid,
+        event_type: Name,
+        stream_id: Name,
+        timestamp: Timestamp,
+        data: D,
+        version: u64,
+    ) -> Self {
+        Event {
+            id,
+            event_type,
+            stream_id,
+            timestamp,
+            data,
+            version,
+        }
+    }
+
     /// The event's unique id.
     #[must_use]
     pub fn id(&self) -> Uuid {

@@ -65,6 +65,10 @@ pub use handler::{CommandError, CommandFn, CommandHandler};
 pub use name::Name;
 pub use publisher::{PublishError, Publisher};
 pub use repository::Repository;
+#[cfg(feature = "postgres")]
+pub use store::PostgresEventStore;
+#[cfg(feature = "sqlite")]
+pub use store::SqliteEventStore;
 pub use store::{EventStore, InMemoryEventStore, StoreError, StreamInfo};
 
 /// The README's Rust example, compiled and run as a doctest.

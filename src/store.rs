@@ -1,17 +1,33 @@
 //! Event stores: append-only, ordered sets of events per stream.
 //!
 //! [`EventStore`] is the one trait in Dvent, because stores really have
-//! several implementations: [`InMemoryEventStore`] here, and durable stores
-//! behind cargo features. They all pass the same Gherkin features.
+//! several implementations, which all pass the same Gherkin features:
+//!
+//! | store | cargo feature | for |
+//! |---|---|---|
+//! | [`InMemoryEventStore`] | always | tests, notebooks, reference |
+//! | [`SqliteEventStore`] | `sqlite` (default) | one machine: events in a file |
+//! | `PostgresEventStore` (module `postgres`) | `postgres` | many application instances sharing one database server |
+//!
+//! The SQL stores share the row format of [`codec`].
 
+pub mod codec;
 mod error;
 mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 pub use error::StoreError;
 pub use memory::InMemoryEventStore;
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresEventStore;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteEventStore;
 
 use crate::data::Data;
 use crate::event::Event;

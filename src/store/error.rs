@@ -48,7 +48,8 @@ pub enum StoreError {
     Corrupt {
         /// The stream it belongs to, as stored.
         stream_id: String,
-        /// Its global position in the store.
+        /// Its global position in the store (0 for a damaged row of an SQL
+        /// store's `streams` table).
         position: i64,
         /// What was wrong.
         reason: String,

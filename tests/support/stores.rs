@@ -2,7 +2,16 @@
 //!
 //! Every store the build has is listed by [`store_kinds`]; the features about
 //! the event store and the repository run once per kind, each scenario on a
-//! fresh, isolated store from [`open_store`].
+//! fresh, isolated store from [`open_store`]:
+//!
+//! - memory: always;
+//! - sqlite (cargo feature `sqlite`): a new in-memory database per store;
+//! - postgres (cargo feature `postgres`): a new schema per store in the
+//!   database at `DVENT_POSTGRES_URL`, dropped when the store is dropped.
+//!   Without the URL the kind is skipped with a plain message, except under
+//!   `CI=true`, where that is an error.
+
+#![allow(dead_code)] // each test binary uses a part
 
 use std::sync::Arc;
 
@@ -13,6 +22,12 @@ use dvent::{Event, EventStore, InMemoryEventStore, PublishError};
 pub enum StoreKind {
     /// [`InMemoryEventStore`].
     Memory,
+    /// [`dvent::SqliteEventStore`], in memory.
+    #[cfg(feature = "sqlite")]
+    Sqlite,
+    /// [`dvent::PostgresEventStore`], in a schema of its own.
+    #[cfg(feature = "postgres")]
+    Postgres,
 }
 
 impl StoreKind {
@@ -20,9 +35,25 @@ impl StoreKind {
     pub fn name(self) -> &'static str {
         match self {
             StoreKind::Memory => "memory",
+            #[cfg(feature = "sqlite")]
+            StoreKind::Sqlite => "sqlite",
+            #[cfg(feature = "postgres")]
+            StoreKind::Postgres => "postgres",
         }
     }
 }
+
+/// Prints a line on standard output even while the test harness captures
+/// the output of passing tests, so that counts and skips are always shown.
+pub fn report(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+/// The variable that gives the PostgreSQL database to test against.
+pub const POSTGRES_URL_VAR: &str = "DVENT_POSTGRES_URL";
 
 /// The store kinds to run, in order.
 ///
@@ -31,13 +62,49 @@ impl StoreKind {
 /// A message when a store that must run cannot (for example PostgreSQL
 /// under `CI=true` without `DVENT_POSTGRES_URL`).
 pub fn store_kinds() -> Result<Vec<StoreKind>, String> {
-    Ok(vec![StoreKind::Memory])
+    #[allow(unused_mut)]
+    let mut kinds = vec![StoreKind::Memory];
+    #[cfg(feature = "sqlite")]
+    kinds.push(StoreKind::Sqlite);
+    #[cfg(feature = "postgres")]
+    if postgres_url()?.is_some() {
+        kinds.push(StoreKind::Postgres);
+    }
+    Ok(kinds)
+}
+
+/// The PostgreSQL URL to test against: `Some` when set; `None`, with a plain
+/// message, when it is not; an error when it is not but must be (`CI=true`).
+///
+/// # Errors
+///
+/// The message, under `CI=true` without the URL.
+pub fn postgres_url() -> Result<Option<String>, String> {
+    match std::env::var(POSTGRES_URL_VAR) {
+        Ok(url) if !url.trim().is_empty() => Ok(Some(url)),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => Err(format!(
+            "postgres: {POSTGRES_URL_VAR} is not set, and under CI=true the postgres store must run \
+             (start a server with `.ci/postgres.sh start`)"
+        )),
+        _ => {
+            report(&format!(
+                "postgres: {POSTGRES_URL_VAR} is not set, skipping the postgres store"
+            ));
+            Ok(None)
+        }
+    }
 }
 
 /// A fresh, empty store of `kind`, isolated from every other one.
 pub fn open_store(kind: StoreKind) -> Arc<dyn EventStore> {
     match kind {
         StoreKind::Memory => Arc::new(InMemoryEventStore::new()),
+        #[cfg(feature = "sqlite")]
+        StoreKind::Sqlite => Arc::new(
+            dvent::SqliteEventStore::open_in_memory().expect("an in-memory SQLite store opens"),
+        ),
+        #[cfg(feature = "postgres")]
+        StoreKind::Postgres => Arc::new(postgres::TestStore::new(|store| store)),
     }
 }
 
@@ -49,5 +116,101 @@ where
 {
     match kind {
         StoreKind::Memory => Arc::new(InMemoryEventStore::with_publisher(publisher)),
+        #[cfg(feature = "sqlite")]
+        StoreKind::Sqlite => Arc::new(
+            dvent::SqliteEventStore::open_in_memory()
+                .expect("an in-memory SQLite store opens")
+                .with_publisher(publisher),
+        ),
+        #[cfg(feature = "postgres")]
+        StoreKind::Postgres => Arc::new(postgres::TestStore::new(move |store| {
+            store.with_publisher(publisher)
+        })),
+    }
+}
+
+#[cfg(feature = "postgres")]
+pub mod postgres {
+    //! PostgreSQL stores in throwaway schemas.
+
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use dvent::{Event, EventStore, ExpectedVersion, PostgresEventStore, StoreError, StreamInfo};
+
+    /// A unique schema name: the process id, a counter and the time.
+    pub fn fresh_schema() -> String {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        format!(
+            "dvent_test_{}_{}_{nanos}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+
+    /// A store in a fresh schema that is dropped with the store.
+    #[derive(Debug)]
+    pub struct TestStore {
+        store: PostgresEventStore,
+    }
+
+    impl TestStore {
+        /// Connects to a fresh schema at `DVENT_POSTGRES_URL` and lets
+        /// `configure` adjust the store (to add a publisher, say).
+        pub fn new(configure: impl FnOnce(PostgresEventStore) -> PostgresEventStore) -> Self {
+            let url = std::env::var(super::POSTGRES_URL_VAR)
+                .expect("DVENT_POSTGRES_URL is set when the postgres kind runs");
+            let options = dvent::store::postgres::PostgresOptions::new()
+                .schema(fresh_schema())
+                .max_connections(4);
+            let store = PostgresEventStore::connect_with(&url, options)
+                .unwrap_or_else(|e| panic!("postgres store at DVENT_POSTGRES_URL: {e}"));
+            TestStore {
+                store: configure(store),
+            }
+        }
+
+        /// The store inside.
+        pub fn store(&self) -> &PostgresEventStore {
+            &self.store
+        }
+    }
+
+    impl Drop for TestStore {
+        fn drop(&mut self) {
+            if let Err(e) = self.store.drop_schema() {
+                eprintln!("postgres: could not drop test schema: {e}");
+            }
+        }
+    }
+
+    impl EventStore for TestStore {
+        fn save_events(
+            &self,
+            stream_id: &str,
+            events: &[Event],
+            expected: ExpectedVersion,
+        ) -> Result<Vec<Event>, StoreError> {
+            self.store.save_events(stream_id, events, expected)
+        }
+
+        fn get_events(
+            &self,
+            stream_id: Option<&str>,
+            start: u64,
+        ) -> Result<Vec<Event>, StoreError> {
+            self.store.get_events(stream_id, start)
+        }
+
+        fn get_last_event(&self, stream_id: &str) -> Result<Option<Event>, StoreError> {
+            self.store.get_last_event(stream_id)
+        }
+
+        fn get_streams(&self, start: u64) -> Result<Vec<StreamInfo>, StoreError> {
+            self.store.get_streams(start)
+        }
     }
 }

@@ -1,0 +1,1049 @@
+//! The SQLite event store: events on disk in one file, or in memory.
+//!
+//! [`SqliteEventStore`] keeps its events in an SQLite database through
+//! `rusqlite` with its bundled SQLite, so it needs nothing installed. It is
+//! the embedded default (cargo feature `sqlite`, on by default).
+//!
+//! # Schema (version 1)
+//!
+//! ```sql
+//! CREATE TABLE events (
+//!     position  INTEGER PRIMARY KEY,   -- global order: 1, 2, 3, … without gaps
+//!     event_id  TEXT    NOT NULL UNIQUE,
+//!     stream_id TEXT    NOT NULL,
+//!     version   INTEGER NOT NULL,      -- position in the stream: 1, 2, 3, …
+//!     type      TEXT    NOT NULL,
+//!     timestamp TEXT    NOT NULL,      -- RFC 3339, UTC, nanoseconds
+//!     data      TEXT    NOT NULL,      -- the payload as JSON
+//!     UNIQUE (stream_id, version)
+//! );
+//! CREATE TABLE streams (
+//!     number    INTEGER PRIMARY KEY,   -- creation order: 0, 1, 2, …
+//!     stream_id TEXT    NOT NULL UNIQUE,
+//!     timestamp TEXT    NOT NULL,      -- its first event's timestamp
+//!     version   INTEGER NOT NULL       -- its last event's version
+//! );
+//! PRAGMA user_version = 1;             -- the schema version
+//! ```
+//!
+//! The values are written as the [`codec`] module
+//! describes. Positions and stream numbers are given by the store inside the
+//! writing transaction (the largest so far plus one), so they have no gaps:
+//! reading all events from `start` reads positions after `start`.
+//! `streams.version` makes the expected-version check and
+//! [`get_last_event`](crate::EventStore::get_last_event) one index look-up
+//! each.
+//!
+//! Opening a file whose `user_version` is 0 creates the schema (in one
+//! transaction, so two processes opening a new file at once are safe);
+//! version 1 is used as it is; any other version is
+//! [`StoreError::UnsupportedSchema`], so that a file written by a later
+//! release is never misread.
+//!
+//! # Guarantees
+//!
+//! - **Atomic batches.** A save is one `BEGIN IMMEDIATE` transaction: the
+//!   stream's version is read, the expectation checked, and the batch
+//!   written, all under SQLite's write lock; on any error the transaction is
+//!   rolled back and nothing is written. A process killed in the middle
+//!   leaves the batch wholly absent.
+//! - **Durability.** The database runs in WAL mode with
+//!   `synchronous = FULL` by default: when a save returns, its batch is in
+//!   the write-ahead log and synced to disk, and survives a crash of the
+//!   process, the operating system or the power.
+//!   [`Synchronous::Normal`] syncs only at checkpoints: a save that returned
+//!   survives a crash of the process, but the last few may be lost (never
+//!   torn) when the machine loses power.
+//! - **Many writers.** A handle's clones share one connection, behind a
+//!   mutex. Handles opened separately on one file (in one process or many)
+//!   have their own connections; their writes are serialised by SQLite's
+//!   write lock, waiting up to the busy timeout (5 s by default) for it.
+//!   Readers never wait for writers (WAL).
+//!
+//! # Example
+//!
+//! ```
+//! use dvent::{Event, EventStore, ExpectedVersion, SqliteEventStore};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("events.sqlite");
+//! {
+//!     let store = SqliteEventStore::open(&path)?;
+//!     store.save_events("todo-1", &[Event::new("TodoAdded")], ExpectedVersion::NoStream)?;
+//! }
+//! let reopened = SqliteEventStore::open(&path)?;
+//! let events = reopened.get_events(Some("todo-1"), 0)?;
+//! assert_eq!((events.len(), events[0].version()), (1, 1));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior, params};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::codec::{self, Decoder, StoredRow};
+use super::{EventStore, StoreError, StreamInfo, prepare_batch};
+use crate::data::Data;
+use crate::event::Event;
+use crate::expected_version::ExpectedVersion;
+use crate::name::Name;
+use crate::publisher::{PublishError, Publisher, publish_all};
+
+/// The schema version this build writes and reads.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// How long a write waits for another connection's write lock by default.
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS events (
+    position  INTEGER PRIMARY KEY,
+    event_id  TEXT    NOT NULL UNIQUE,
+    stream_id TEXT    NOT NULL,
+    version   INTEGER NOT NULL,
+    type      TEXT    NOT NULL,
+    timestamp TEXT    NOT NULL,
+    data      TEXT    NOT NULL,
+    UNIQUE (stream_id, version)
+);
+CREATE TABLE IF NOT EXISTS streams (
+    number    INTEGER PRIMARY KEY,
+    stream_id TEXT    NOT NULL UNIQUE,
+    timestamp TEXT    NOT NULL,
+    version   INTEGER NOT NULL
+);
+PRAGMA user_version = 1;
+";
+
+const EVENT_COLUMNS: &str = "position, event_id, stream_id, version, type, timestamp, data";
+
+/// When SQLite syncs the database file to disk (`PRAGMA synchronous`), in WAL
+/// mode.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Synchronous {
+    /// Sync the write-ahead log at every commit: a saved batch survives a
+    /// crash of the process, the system or the power. The default.
+    #[default]
+    Full,
+    /// Sync only at checkpoints: faster; a saved batch survives a crash of
+    /// the process, but the latest may be lost (never torn) on a power
+    /// failure or a crash of the operating system.
+    Normal,
+}
+
+impl Synchronous {
+    fn pragma(self) -> &'static str {
+        match self {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
+        }
+    }
+}
+
+/// An event store in an SQLite database: a file, or memory.
+///
+/// - **Open:** [`open`](SqliteEventStore::open) a file (created with the
+///   schema when new) or [`open_in_memory`](SqliteEventStore::open_in_memory);
+///   for a typed payload, [`open_typed`](SqliteEventStore::open_typed) and
+///   [`open_in_memory_typed`](SqliteEventStore::open_in_memory_typed).
+/// - **Thread-safe and cheap to share:** `Send + Sync`; a clone is another
+///   handle on the same connection (O(1)).
+/// - **Publisher:** [`with_publisher`](SqliteEventStore::with_publisher)
+///   gives a handle that calls a function with each saved event, after the
+///   commit and outside the lock; its failures and panics are logged and
+///   never undo the write.
+///
+/// Costs, for a store of n events: save O(b log n) for a batch of b (plus
+/// one disk sync with [`Synchronous::Full`]); reading a stream
+/// O(k + log n) for its k events; reading all from `start` O((n − start) +
+/// log n); last event O(log n); streams O(s + log s).
+///
+/// See the [module docs](self) for the schema and the guarantees.
+///
+/// # Example
+///
+/// ```
+/// use dvent::{Event, EventStore, ExpectedVersion, SqliteEventStore, StoreError};
+///
+/// let store = SqliteEventStore::open_in_memory()?;
+/// store.save_events("todo-1", &[Event::new("TodoAdded")], ExpectedVersion::NoStream)?;
+///
+/// // Saving "as new" again is a conflict, and nothing is written:
+/// let err = store
+///     .save_events("todo-1", &[Event::new("TodoAdded")], ExpectedVersion::NoStream)
+///     .unwrap_err();
+/// assert!(matches!(err, StoreError::VersionConflict { found: 1, .. }));
+/// assert_eq!(store.get_events(Some("todo-1"), 0)?.len(), 1);
+/// # Ok::<(), StoreError>(())
+/// ```
+pub struct SqliteEventStore<D = Data> {
+    connection: Arc<Mutex<Connection>>,
+    path: Option<Arc<Path>>,
+    publisher: Option<Publisher<D>>,
+}
+
+impl SqliteEventStore<Data> {
+    /// Opens the store in the file at `path`, creating the file and the
+    /// schema when they do not exist.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::UnsupportedSchema`] for a file of another schema
+    /// version, [`StoreError::Backend`] when the file cannot be opened or is
+    /// not an SQLite database.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        SqliteEventStore::open_typed(path)
+    }
+
+    /// Opens a new, empty store in memory; it lasts as long as its handles.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] when SQLite cannot make the database.
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        SqliteEventStore::open_in_memory_typed()
+    }
+}
+
+impl<D> SqliteEventStore<D> {
+    /// As [`open`](SqliteEventStore::open), for events whose payload is of
+    /// type `D`.
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](SqliteEventStore::open).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use dvent::{Event, EventStore, ExpectedVersion, SqliteEventStore};
+    ///
+    /// #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    /// struct Added { description: String }
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = SqliteEventStore::<Added>::open_typed(dir.path().join("todos.sqlite"))?;
+    /// let added = Event::typed("TodoAdded", Added { description: "Buy milk".into() });
+    /// store.save_events("todo-1", &[added], ExpectedVersion::NoStream)?;
+    /// assert_eq!(store.get_events(None, 0)?[0].data().description, "Buy milk");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open_typed(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref();
+        let connection = Connection::open(path)
+            .map_err(|e| backend(&e))
+            .and_then(set_up)
+            .map_err(|e| match e {
+                StoreError::Backend(m) => StoreError::Backend(format!("{m} ({})", path.display())),
+                other => other,
+            })?;
+        Ok(SqliteEventStore::make(connection, Some(Arc::from(path))))
+    }
+
+    /// As [`open_in_memory`](SqliteEventStore::open_in_memory), for events
+    /// whose payload is of type `D`.
+    ///
+    /// # Errors
+    ///
+    /// As [`open_in_memory`](SqliteEventStore::open_in_memory).
+    pub fn open_in_memory_typed() -> Result<Self, StoreError> {
+        let connection = Connection::open_in_memory()
+            .map_err(|e| backend(&e))
+            .and_then(set_up)?;
+        Ok(SqliteEventStore::make(connection, None))
+    }
+
+    fn make(connection: Connection, path: Option<Arc<Path>>) -> Self {
+        SqliteEventStore {
+            connection: Arc::new(Mutex::new(connection)),
+            path,
+            publisher: None,
+        }
+    }
+
+    /// This handle, calling `publisher` with each event it saves, after the
+    /// commit. Other handles on the same database keep their own publisher.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use dvent::{Event, EventStore, ExpectedVersion, SqliteEventStore};
+    ///
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let log = seen.clone();
+    /// let store = SqliteEventStore::open_in_memory()?.with_publisher(move |e: &Event| {
+    ///     log.lock().unwrap().push(e.version());
+    ///     Ok(())
+    /// });
+    /// store.save_events("s", &[Event::new("A"), Event::new("B")], ExpectedVersion::Any)?;
+    /// assert_eq!(*seen.lock().unwrap(), [1, 2]);
+    /// # Ok::<(), dvent::StoreError>(())
+    /// ```
+    #[must_use]
+    pub fn with_publisher<F>(mut self, publisher: F) -> Self
+    where
+        F: Fn(&Event<D>) -> Result<(), PublishError> + Send + Sync + 'static,
+    {
+        self.publisher = Some(Arc::new(publisher));
+        self
+    }
+
+    /// Sets when SQLite syncs to disk, for this handle's connection (shared
+    /// with its clones). See [`Synchronous`].
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] when SQLite refuses the setting.
+    pub fn with_synchronous(self, synchronous: Synchronous) -> Result<Self, StoreError> {
+        self.lock()
+            .pragma_update(None, "synchronous", synchronous.pragma())
+            .map_err(|e| backend(&e))?;
+        Ok(self)
+    }
+
+    /// Sets how long a save waits for another connection's write lock
+    /// before it fails with [`StoreError::Backend`] ("database is locked"),
+    /// for this handle's connection (shared with its clones). The default is
+    /// [`DEFAULT_BUSY_TIMEOUT`].
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] when SQLite refuses the setting.
+    pub fn with_busy_timeout(self, timeout: Duration) -> Result<Self, StoreError> {
+        self.lock().busy_timeout(timeout).map_err(|e| backend(&e))?;
+        Ok(self)
+    }
+
+    /// The file the store is in; `None` in memory.
+    #[must_use]
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic cannot leave the connection inside a transaction: rusqlite
+        // rolls back a transaction that is dropped during unwinding.
+        self.connection
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Configures a new connection and makes sure it holds the schema.
+fn set_up(mut connection: Connection) -> Result<Connection, StoreError> {
+    connection
+        .busy_timeout(DEFAULT_BUSY_TIMEOUT)
+        .map_err(|e| backend(&e))?;
+    // Refuse an unknown schema before changing anything in the file.
+    check_schema_version(&connection)?;
+    // In memory the journal mode stays "memory"; a file goes to WAL.
+    let _mode: String = connection
+        .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+        .map_err(|e| backend(&e))?;
+    connection
+        .pragma_update(None, "synchronous", Synchronous::Full.pragma())
+        .map_err(|e| backend(&e))?;
+    if check_schema_version(&connection)? == 0 {
+        let tx = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| backend(&e))?;
+        // Checked again under the write lock: another process may have just
+        // created it.
+        if check_schema_version(&tx)? == 0 {
+            tx.execute_batch(SCHEMA).map_err(|e| backend(&e))?;
+        }
+        tx.commit().map_err(|e| backend(&e))?;
+    }
+    Ok(connection)
+}
+
+/// The file's schema version: 0 (none yet) or [`SCHEMA_VERSION`].
+fn check_schema_version(connection: &Connection) -> Result<i64, StoreError> {
+    let found: i64 = connection
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(|e| backend(&e))?;
+    if found == 0 || found == SCHEMA_VERSION {
+        Ok(found)
+    } else {
+        Err(StoreError::UnsupportedSchema {
+            found,
+            supported: SCHEMA_VERSION,
+        })
+    }
+}
+
+fn backend(error: &rusqlite::Error) -> StoreError {
+    StoreError::Backend(format!("SQLite: {error}"))
+}
+
+/// The text (or blob) in a column, or a reason saying what was there.
+fn text_of<'a>(column: &str, value: ValueRef<'a>) -> Result<&'a [u8], String> {
+    match value {
+        ValueRef::Text(bytes) | ValueRef::Blob(bytes) => Ok(bytes),
+        other => Err(format!(
+            "{column} should be text, found {}",
+            describe(other)
+        )),
+    }
+}
+
+/// The integer in a column, or a reason saying what was there.
+fn integer_of(column: &str, value: ValueRef<'_>) -> Result<i64, String> {
+    match value {
+        ValueRef::Integer(n) => Ok(n),
+        other => Err(format!(
+            "{column} should be an integer, found {}",
+            describe(other)
+        )),
+    }
+}
+
+fn describe(value: ValueRef<'_>) -> String {
+    match value {
+        ValueRef::Null => "NULL".to_string(),
+        ValueRef::Integer(n) => format!("the integer {n}"),
+        ValueRef::Real(x) => format!("the real number {x}"),
+        ValueRef::Text(t) => format!("the text {:?}", String::from_utf8_lossy(t)),
+        ValueRef::Blob(b) => format!("a blob of {} bytes", b.len()),
+    }
+}
+
+/// Decodes a row selected with [`EVENT_COLUMNS`].
+fn event_from_row<D: DeserializeOwned>(
+    row: &Row<'_>,
+    decoder: &mut Decoder,
+) -> Result<Event<D>, StoreError> {
+    let get = |i: usize| row.get_ref(i).map_err(|e| backend(&e));
+    let position = match get(0)? {
+        ValueRef::Integer(n) => n,
+        // An INTEGER PRIMARY KEY is always an integer.
+        other => {
+            return Err(StoreError::Backend(format!(
+                "SQLite: position is {}",
+                describe(other)
+            )));
+        }
+    };
+    let stream_id = text_of("stream_id", get(2)?).map_err(|r| codec::corrupt(b"", position, r))?;
+    let fail = |reason: String| codec::corrupt(stream_id, position, reason);
+    let stored = StoredRow {
+        position,
+        event_id: text_of("event_id", get(1)?).map_err(fail)?,
+        stream_id,
+        version: integer_of("version", get(3)?).map_err(fail)?,
+        event_type: text_of("type", get(4)?).map_err(fail)?,
+        timestamp: text_of("timestamp", get(5)?).map_err(fail)?,
+        data: text_of("data", get(6)?).map_err(fail)?,
+    };
+    decoder.decode(&stored)
+}
+
+fn u64_to_sql(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl<D> SqliteEventStore<D>
+where
+    D: Serialize + DeserializeOwned + Clone,
+{
+    /// Appends under the write lock; returns the events as stored.
+    fn append(
+        &self,
+        stream_id: &str,
+        events: &[Event<D>],
+        expected: ExpectedVersion,
+    ) -> Result<Vec<Event<D>>, StoreError> {
+        let mut connection = self.lock();
+        let tx = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| backend(&e))?;
+        let current: Option<i64> = tx
+            .prepare_cached("SELECT version FROM streams WHERE stream_id = ?1")
+            .and_then(|mut s| s.query_row([stream_id], |row| row.get(0)).optional())
+            .map_err(|e| backend(&e))?;
+        let current_version = match current {
+            None => 0,
+            Some(v) => u64::try_from(v).map_err(|_| {
+                codec::corrupt(
+                    stream_id.as_bytes(),
+                    0,
+                    format!("streams.version should be a whole number, found {v}"),
+                )
+            })?,
+        };
+        let name = Name::from(stream_id);
+        let stored = prepare_batch(stream_id, &name, events, expected, current_version)?;
+        if stored.is_empty() {
+            // Nothing to write: the transaction is rolled back on drop.
+            return Ok(stored);
+        }
+        let encoded = stored
+            .iter()
+            .map(codec::encode)
+            .collect::<Result<Vec<_>, _>>()?;
+        let last_position: i64 = tx
+            .prepare_cached("SELECT COALESCE(MAX(position), 0) FROM events")
+            .and_then(|mut s| s.query_row([], |row| row.get(0)))
+            .map_err(|e| backend(&e))?;
+        let new_version = u64_to_sql(stored.last().map_or(0, Event::version));
+        if current.is_none() {
+            let number: i64 = tx
+                .prepare_cached("SELECT COALESCE(MAX(number) + 1, 0) FROM streams")
+                .and_then(|mut s| s.query_row([], |row| row.get(0)))
+                .map_err(|e| backend(&e))?;
+            let first_timestamp = &encoded[0].timestamp;
+            tx.prepare_cached(
+                "INSERT INTO streams (number, stream_id, timestamp, version) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .and_then(|mut s| s.execute(params![number, stream_id, first_timestamp, new_version]))
+            .map_err(|e| backend(&e))?;
+        } else {
+            tx.prepare_cached("UPDATE streams SET version = ?1 WHERE stream_id = ?2")
+                .and_then(|mut s| s.execute(params![new_version, stream_id]))
+                .map_err(|e| backend(&e))?;
+        }
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO events (position, event_id, stream_id, version, type, timestamp, data) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .map_err(|e| backend(&e))?;
+            let mut in_batch = HashSet::with_capacity(stored.len());
+            for ((event, values), position) in stored.iter().zip(&encoded).zip(last_position + 1..)
+            {
+                let duplicate = StoreError::DuplicateEvent {
+                    event_id: event.id(),
+                };
+                if !in_batch.insert(event.id()) {
+                    return Err(duplicate);
+                }
+                let outcome = insert.execute(params![
+                    position,
+                    values.event_id,
+                    stream_id,
+                    values.version,
+                    &*values.event_type,
+                    values.timestamp,
+                    values.data,
+                ]);
+                match outcome {
+                    Ok(_) => {}
+                    Err(rusqlite::Error::SqliteFailure(e, _))
+                        if e.code == ErrorCode::ConstraintViolation
+                            && id_is_stored(&tx, &values.event_id)? =>
+                    {
+                        return Err(duplicate);
+                    }
+                    Err(e) => return Err(backend(&e)),
+                }
+            }
+        }
+        tx.commit().map_err(|e| backend(&e))?;
+        Ok(stored)
+    }
+}
+
+fn id_is_stored(connection: &Connection, event_id: &str) -> Result<bool, StoreError> {
+    connection
+        .prepare_cached("SELECT 1 FROM events WHERE event_id = ?1")
+        .and_then(|mut s| s.exists([event_id]))
+        .map_err(|e| backend(&e))
+}
+
+impl<D> EventStore<D> for SqliteEventStore<D>
+where
+    D: Serialize + DeserializeOwned + Clone + Send + Sync,
+{
+    fn save_events(
+        &self,
+        stream_id: &str,
+        events: &[Event<D>],
+        expected: ExpectedVersion,
+    ) -> Result<Vec<Event<D>>, StoreError> {
+        if stream_id.is_empty() {
+            return Err(StoreError::EmptyStreamId);
+        }
+        let stored = self.append(stream_id, events, expected)?;
+        publish_all(self.publisher.as_ref(), &stored);
+        Ok(stored)
+    }
+
+    fn get_events(&self, stream_id: Option<&str>, start: u64) -> Result<Vec<Event<D>>, StoreError> {
+        let connection = self.lock();
+        let mut decoder = Decoder::new();
+        let Some(stream_id) = stream_id else {
+            // Positions run 1, 2, 3, … without gaps: skipping `start` events
+            // is reading the positions after `start`.
+            let mut statement = connection
+                .prepare_cached(&format!(
+                    "SELECT {EVENT_COLUMNS} FROM events WHERE position > ?1 ORDER BY position"
+                ))
+                .map_err(|e| backend(&e))?;
+            let mut rows = statement
+                .query([u64_to_sql(start)])
+                .map_err(|e| backend(&e))?;
+            let mut events = Vec::new();
+            while let Some(row) = rows.next().map_err(|e| backend(&e))? {
+                events.push(event_from_row(row, &mut decoder)?);
+            }
+            return Ok(events);
+        };
+        // Rows with a version below 1 are damaged: they
+        // are read too (they sort first), so that the read fails instead of
+        // silently leaving them out.
+        let mut statement = connection
+            .prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events \
+                 WHERE stream_id = ?1 AND (version > ?2 OR version < 1) ORDER BY version"
+            ))
+            .map_err(|e| backend(&e))?;
+        let mut rows = statement
+            .query(params![stream_id, u64_to_sql(start)])
+            .map_err(|e| backend(&e))?;
+        let mut events: Vec<Event<D>> = Vec::new();
+        while let Some(row) = rows.next().map_err(|e| backend(&e))? {
+            let event = event_from_row(row, &mut decoder)?;
+            let expected = start.saturating_add(events.len() as u64 + 1);
+            if event.version() != expected {
+                return Err(StoreError::Corrupt {
+                    stream_id: stream_id.to_string(),
+                    position: row.get(0).unwrap_or(0),
+                    reason: format!(
+                        "the stream's versions should run on without a gap: expected version {expected}, found {}",
+                        event.version()
+                    ),
+                });
+            }
+            events.push(event);
+        }
+        Ok(events)
+    }
+
+    fn get_last_event(&self, stream_id: &str) -> Result<Option<Event<D>>, StoreError> {
+        let connection = self.lock();
+        let mut statement = connection
+            .prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = ?1 ORDER BY version DESC LIMIT 1"
+            ))
+            .map_err(|e| backend(&e))?;
+        let mut rows = statement.query([stream_id]).map_err(|e| backend(&e))?;
+        match rows.next().map_err(|e| backend(&e))? {
+            Some(row) => event_from_row(row, &mut Decoder::new()).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn get_streams(&self, start: u64) -> Result<Vec<StreamInfo>, StoreError> {
+        let connection = self.lock();
+        let mut statement = connection
+            .prepare_cached(
+                "SELECT number, stream_id, timestamp FROM streams WHERE number >= ?1 ORDER BY number",
+            )
+            .map_err(|e| backend(&e))?;
+        let mut rows = statement
+            .query([u64_to_sql(start)])
+            .map_err(|e| backend(&e))?;
+        let mut streams = Vec::new();
+        while let Some(row) = rows.next().map_err(|e| backend(&e))? {
+            let get = |i: usize| row.get_ref(i).map_err(|e| backend(&e));
+            let stream_id =
+                text_of("streams.stream_id", get(1)?).map_err(|r| codec::corrupt(b"", 0, r))?;
+            let fail = |reason: String| codec::corrupt(stream_id, 0, reason);
+            let number = integer_of("streams.number", get(0)?)
+                .and_then(|n| {
+                    u64::try_from(n)
+                        .map_err(|_| format!("streams.number should be a whole number, found {n}"))
+                })
+                .map_err(fail)?;
+            let timestamp = text_of("streams.timestamp", get(2)?)
+                .and_then(codec::decode_timestamp)
+                .map_err(fail)?;
+            let stream_id = std::str::from_utf8(stream_id)
+                .map_err(|e| fail(format!("streams.stream_id should be UTF-8 text ({e})")))?;
+            streams.push(StreamInfo {
+                number,
+                stream_id: stream_id.to_string(),
+                timestamp,
+            });
+        }
+        Ok(streams)
+    }
+}
+
+impl<D> Clone for SqliteEventStore<D> {
+    /// Another handle on the same connection, with the same publisher.
+    /// Time: O(1).
+    fn clone(&self) -> Self {
+        SqliteEventStore {
+            connection: Arc::clone(&self.connection),
+            path: self.path.clone(),
+            publisher: self.publisher.clone(),
+        }
+    }
+}
+
+impl<D> fmt::Debug for SqliteEventStore<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteEventStore")
+            .field("path", &self.path.as_deref().map(PathBuf::from))
+            .field("publisher", &self.publisher.is_some())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    fn file_store() -> (tempfile::TempDir, PathBuf, SqliteEventStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.sqlite");
+        let store = SqliteEventStore::open(&path).unwrap();
+        (dir, path, store)
+    }
+
+    /// Saves two events to "s" and one to "t", then runs `damage` on the
+    /// file through a connection of its own.
+    fn damaged(damage: &str) -> (tempfile::TempDir, PathBuf) {
+        let (dir, path, store) = file_store();
+        store
+            .save_events(
+                "s",
+                &[Event::new("A"), Event::new("B")],
+                ExpectedVersion::NoStream,
+            )
+            .unwrap();
+        store
+            .save_events("t", &[Event::new("C")], ExpectedVersion::NoStream)
+            .unwrap();
+        drop(store);
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(damage)
+            .unwrap();
+        (dir, path)
+    }
+
+    fn corrupt_parts(err: StoreError) -> (String, i64, String) {
+        match err {
+            StoreError::Corrupt {
+                stream_id,
+                position,
+                reason,
+            } => (stream_id, position, reason),
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+    }
+
+    /// Every read that meets the damaged row at position 2 of "s" says so.
+    fn assert_reads_fail(path: &Path, reason_contains: &str) {
+        let store = SqliteEventStore::open(path).unwrap();
+        for err in [
+            store.get_events(Some("s"), 0).unwrap_err(),
+            store.get_events(None, 0).unwrap_err(),
+            store.get_last_event("s").unwrap_err(),
+        ] {
+            let (stream_id, position, reason) = corrupt_parts(err);
+            assert_eq!((stream_id.as_str(), position), ("s", 2), "{reason}");
+            assert!(reason.contains(reason_contains), "{reason}");
+        }
+        // The rows around it still read.
+        assert_eq!(store.get_events(Some("t"), 0).unwrap().len(), 1);
+        assert_eq!(store.get_events(None, 2).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn invalid_json_is_corrupt() {
+        let (_dir, path) = damaged("UPDATE events SET data = '{\"a\":' WHERE position = 2");
+        assert_reads_fail(&path, "data should be JSON");
+    }
+
+    #[test]
+    fn json_of_the_wrong_type_is_corrupt() {
+        #[derive(Clone, Debug, Serialize, serde::Deserialize)]
+        struct Added {
+            description: String,
+        }
+        let (_dir, path) =
+            damaged("UPDATE events SET data = '{\"description\":\"x\"}' WHERE position <> 2");
+        let store = SqliteEventStore::<Added>::open_typed(&path).unwrap();
+        let (stream_id, position, reason) = corrupt_parts(store.get_events(None, 0).unwrap_err());
+        assert_eq!((stream_id.as_str(), position), ("s", 2));
+        assert!(reason.contains("Added"), "{reason}");
+        assert_eq!(
+            store.get_events(Some("t"), 0).unwrap()[0]
+                .data()
+                .description,
+            "x"
+        );
+    }
+
+    #[test]
+    fn a_negative_or_overflowing_version_is_corrupt() {
+        let (_dir, path) = damaged("UPDATE events SET version = -1 WHERE position = 2");
+        let store = SqliteEventStore::open(&path).unwrap();
+        for err in [
+            store.get_events(None, 0).unwrap_err(),
+            store.get_events(Some("s"), 0).unwrap_err(),
+            store.get_events(Some("s"), 1).unwrap_err(),
+        ] {
+            let (stream_id, position, reason) = corrupt_parts(err);
+            assert_eq!((stream_id.as_str(), position), ("s", 2));
+            assert!(reason.contains("found -1"), "{reason}");
+        }
+
+        for too_big in ["18446744073709551616", "'18446744073709551616'", "1.5"] {
+            let (_dir, path) = damaged(&format!(
+                "UPDATE events SET version = {too_big} WHERE position = 2"
+            ));
+            assert_reads_fail(&path, "version should be an integer");
+        }
+    }
+
+    #[test]
+    fn an_invalid_uuid_timestamp_text_or_version_is_corrupt() {
+        let (_dir, path) = damaged("UPDATE events SET event_id = 'not-a-uuid' WHERE position = 2");
+        assert_reads_fail(&path, "event_id should be a UUID");
+        let (_dir, path) = damaged("UPDATE events SET timestamp = 'yesterday' WHERE position = 2");
+        assert_reads_fail(&path, "RFC 3339");
+        let (_dir, path) = damaged("UPDATE events SET type = x'ff' WHERE position = 2");
+        assert_reads_fail(&path, "type should be UTF-8 text");
+        let (_dir, path) = damaged("UPDATE events SET version = 'two' WHERE position = 2");
+        assert_reads_fail(
+            &path,
+            "version should be an integer, found the text \"two\"",
+        );
+        let (_dir, path) =
+            damaged("UPDATE events SET data = CAST(x'ff00' AS TEXT) WHERE position = 2");
+        assert_reads_fail(&path, "data should be JSON");
+    }
+
+    #[test]
+    fn a_gap_in_a_stream_is_corrupt() {
+        let (_dir, path) = damaged("UPDATE events SET version = 5 WHERE position = 2");
+        let store = SqliteEventStore::open(&path).unwrap();
+        let (stream_id, position, reason) =
+            corrupt_parts(store.get_events(Some("s"), 0).unwrap_err());
+        assert_eq!((stream_id.as_str(), position), ("s", 2));
+        assert!(reason.contains("expected version 2, found 5"), "{reason}");
+    }
+
+    #[test]
+    fn a_damaged_streams_row_is_corrupt() {
+        let (_dir, path) = damaged("UPDATE streams SET timestamp = 'soon' WHERE stream_id = 't'");
+        let store = SqliteEventStore::open(&path).unwrap();
+        let (stream_id, _, reason) = corrupt_parts(store.get_streams(0).unwrap_err());
+        assert_eq!(stream_id, "t");
+        assert!(reason.contains("RFC 3339"), "{reason}");
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_and_the_file_left_alone() {
+        let (_dir, path, store) = file_store();
+        drop(store);
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", 2)
+            .unwrap();
+        let err = SqliteEventStore::open(&path).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::UnsupportedSchema {
+                    found: 2,
+                    supported: 1
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_a_backend_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("junk.sqlite");
+        std::fs::write(&path, vec![7u8; 4096]).unwrap();
+        let err = SqliteEventStore::open(&path).unwrap_err();
+        assert!(
+            matches!(err, StoreError::Backend(ref m) if m.contains("junk.sqlite")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn reopening_gives_back_everything_exactly() {
+        let (_dir, path, store) = file_store();
+        let a = store
+            .save_events(
+                "s",
+                &[Event::new("A").with_entry("n", 1), Event::new("B")],
+                ExpectedVersion::NoStream,
+            )
+            .unwrap();
+        let b = store
+            .save_events(
+                "t",
+                &[Event::new("C").with_entry("x", "y")],
+                ExpectedVersion::Any,
+            )
+            .unwrap();
+        let c = store
+            .save_events("s", &[Event::new("D")], ExpectedVersion::Exact(2))
+            .unwrap();
+        let streams = store.get_streams(0).unwrap();
+        drop(store);
+        let store = SqliteEventStore::open(&path).unwrap();
+        let all: Vec<Event> = a.iter().chain(&b).chain(&c).cloned().collect();
+        assert_eq!(store.get_events(None, 0).unwrap(), all);
+        assert_eq!(store.get_events(None, 3).unwrap(), all[3..]);
+        assert_eq!(
+            store.get_events(Some("s"), 1).unwrap(),
+            [a[1].clone(), c[0].clone()]
+        );
+        assert_eq!(store.get_last_event("s").unwrap(), Some(c[0].clone()));
+        assert_eq!(store.get_streams(0).unwrap(), streams);
+        assert_eq!(streams[1].number, 1);
+        assert_eq!(streams[1].timestamp, b[0].timestamp());
+        assert_eq!(store.get_streams(1).unwrap(), streams[1..]);
+    }
+
+    #[test]
+    fn a_duplicate_id_is_refused_and_nothing_is_written() {
+        let store = SqliteEventStore::open_in_memory().unwrap();
+        let event = Event::new("X");
+        store
+            .save_events("a", std::slice::from_ref(&event), ExpectedVersion::Any)
+            .unwrap();
+        for (stream, batch) in [
+            ("b", vec![Event::new("Y"), event.clone()]),
+            ("a", vec![Event::new("Y"), event.clone()]),
+        ] {
+            let err = store
+                .save_events(stream, &batch, ExpectedVersion::Any)
+                .unwrap_err();
+            assert!(
+                matches!(err, StoreError::DuplicateEvent { event_id } if event_id == event.id())
+            );
+        }
+        let twice = Event::new("Z");
+        let err = store
+            .save_events("c", &[twice.clone(), twice.clone()], ExpectedVersion::Any)
+            .unwrap_err();
+        assert!(matches!(err, StoreError::DuplicateEvent { event_id } if event_id == twice.id()));
+        assert_eq!(store.get_events(None, 0).unwrap().len(), 1);
+        assert_eq!(store.get_streams(0).unwrap().len(), 1);
+        assert_eq!(store.get_last_event("a").unwrap().unwrap().version(), 1);
+    }
+
+    #[test]
+    fn an_empty_batch_checks_the_expectation_and_writes_nothing() {
+        let store = SqliteEventStore::open_in_memory().unwrap();
+        assert!(
+            store
+                .save_events("a", &[], ExpectedVersion::NoStream)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(store.get_streams(0).unwrap().is_empty());
+        let err = store
+            .save_events("a", &[], ExpectedVersion::Exact(3))
+            .unwrap_err();
+        assert!(matches!(err, StoreError::VersionConflict { found: 0, .. }));
+        assert!(matches!(
+            store
+                .save_events("", &[], ExpectedVersion::Any)
+                .unwrap_err(),
+            StoreError::EmptyStreamId
+        ));
+    }
+
+    #[test]
+    fn a_failing_publisher_never_undoes_the_write() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let store = SqliteEventStore::open_in_memory()
+            .unwrap()
+            .with_publisher(move |e: &Event| {
+                log.lock().unwrap().push(e.version());
+                if e.version() == 1 {
+                    panic!("publisher bug");
+                }
+                Err("broker down".into())
+            });
+        let reader = store.clone();
+        store
+            .save_events(
+                "s",
+                &[Event::new("A"), Event::new("B")],
+                ExpectedVersion::Any,
+            )
+            .unwrap();
+        assert_eq!(*seen.lock().unwrap(), [1, 2]);
+        assert_eq!(reader.get_events(None, 0).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn the_last_event_and_the_expectation_are_index_look_ups() {
+        let store = SqliteEventStore::open_in_memory().unwrap();
+        let connection = store.lock();
+        let plan = |sql: &str| -> String {
+            let mut statement = connection
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap();
+            let rows = statement
+                .query_map([], |row| row.get::<_, String>(3))
+                .unwrap();
+            rows.map(Result::unwrap).collect::<Vec<_>>().join("; ")
+        };
+        let last = plan(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = 's' ORDER BY version DESC LIMIT 1"
+        ));
+        assert!(last.contains("USING INDEX"), "{last}");
+        assert!(!last.contains("TEMP B-TREE"), "{last}");
+        let stream = plan(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = 's' AND (version > 5 OR version < 1) ORDER BY version"
+        ));
+        assert!(stream.contains("USING INDEX"), "{stream}");
+        assert!(!stream.contains("SCAN events"), "{stream}");
+        let version = plan("SELECT version FROM streams WHERE stream_id = 's'");
+        assert!(version.contains("USING INDEX"), "{version}");
+        let all = plan(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE position > 5 ORDER BY position"
+        ));
+        assert!(all.contains("INTEGER PRIMARY KEY"), "{all}");
+    }
+
+    #[test]
+    fn handles_on_one_file_see_each_other() {
+        let (_dir, path, one) = file_store();
+        let two = SqliteEventStore::open(&path).unwrap();
+        one.save_events("s", &[Event::new("A")], ExpectedVersion::NoStream)
+            .unwrap();
+        let err = two
+            .save_events("s", &[Event::new("B")], ExpectedVersion::NoStream)
+            .unwrap_err();
+        assert!(matches!(err, StoreError::VersionConflict { found: 1, .. }));
+        two.save_events("s", &[Event::new("B")], ExpectedVersion::Exact(1))
+            .unwrap();
+        assert_eq!(one.get_events(None, 0).unwrap().len(), 2);
+        assert_eq!(one.path(), Some(path.as_path()));
+    }
+
+    #[test]
+    fn the_store_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<SqliteEventStore>();
+    }
+}
