@@ -32,6 +32,9 @@ fn main() -> std::io::Result<()> {
     let seconds = t.elapsed().as_secs_f64();
     std::fs::remove_file(&path)?;
     let _ = std::fs::remove_dir(&dir);
-    println!("fsync\t{count}\t{seconds:.3}\t{:.0}", count as f64 / seconds);
+    println!(
+        "fsync\t{count}\t{seconds:.3}\t{:.0}",
+        count as f64 / seconds
+    );
     Ok(())
 }
