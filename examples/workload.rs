@@ -2,7 +2,7 @@
 //! so that Dvent can be measured side by side with other libraries.
 //!
 //! ```text
-//! cargo run --release --example workload -- [--store memory|sqlite|postgres] [--payload typed|data] N_EVENTS N_STREAMS EVENTS_PER_STREAM
+//! cargo run --release --example workload -- [--store memory|sqlite|postgres] [--payload typed|data] [--threads T] N_EVENTS N_STREAMS EVENTS_PER_STREAM
 //! ```
 //!
 //! Prints one line per phase, `phase<TAB>count<TAB>seconds<TAB>rate_per_second`:
@@ -18,13 +18,17 @@
 //! `--payload typed` (the default) uses a serde enum payload and a struct
 //! state, as the cqrs-es anchor does; `--payload data` uses the dynamic
 //! `Data` map, as the Python anchors do. `--store sqlite` uses a fresh file in
-//! a temporary folder; `--store postgres` uses `DVENT_POSTGRES_URL`.
+//! a temporary folder (WAL, `synchronous=FULL`: every save durable when it
+//! returns); `--store postgres` uses `DVENT_POSTGRES_URL`, in a fresh schema
+//! dropped at the end (build with `--features postgres`). `--threads T`
+//! splits the save and load phases over T threads (default 1).
 
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
 use dvent::jiff::Timestamp;
+use dvent::uuid::Uuid;
 use dvent::{
     Aggregate, AggregateKind, Data, Event, EventStore, InMemoryEventStore, Name, Repository,
 };
@@ -60,17 +64,29 @@ struct Args {
     n_events: usize,
     n_streams: usize,
     per_stream: usize,
+    threads: usize,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut store = "memory".to_string();
     let mut payload = "typed".to_string();
+    let mut threads = 1;
     let mut numbers = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--store" => store = args.next().ok_or("--store needs a value")?,
             "--payload" => payload = args.next().ok_or("--payload needs a value")?,
+            "--threads" => {
+                let value = args.next().ok_or("--threads needs a value")?;
+                threads = value
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|&t| t > 0)
+                    .ok_or_else(|| {
+                        format!("--threads should be a positive integer, found {value:?}")
+                    })?;
+            }
             _ => numbers.push(
                 arg.parse::<usize>()
                     .map_err(|_| format!("expected a non-negative integer, found {arg:?}"))?,
@@ -84,6 +100,7 @@ fn parse_args() -> Result<Args, String> {
         n_events: number(0, 1_000_000),
         n_streams: number(1, 10_000),
         per_stream: number(2, 10),
+        threads,
     })
 }
 
@@ -180,53 +197,167 @@ fn run<P: Payload>(args: &Args, store: Arc<dyn EventStore<P>>) -> Result<(), Str
     drop(todo);
     report("fold", args.n_events, seconds);
 
-    // 2. save: n_streams aggregates of per_stream events, one save each.
+    // 2. save: n_streams aggregates of per_stream events, one save each,
+    //    split over the threads.
     let repository = Repository::from_shared(store);
-    let mut ids = Vec::with_capacity(args.n_streams);
+    let shares = split(args.n_streams, args.threads);
     let t = Instant::now();
-    for _ in 0..args.n_streams {
-        let mut todo = Aggregate::new(&kind);
-        for i in 0..args.per_stream {
-            todo = todo.apply(P::status_changed(&event_type, i));
-        }
-        let saved = repository
-            .save_aggregate(&todo)
-            .map_err(|e| e.to_string())?;
-        ids.push(saved.id());
-    }
+    let saved: Result<Vec<Vec<Uuid>>, String> = std::thread::scope(|scope| {
+        let workers: Vec<_> = shares
+            .iter()
+            .map(|&share| {
+                let (repository, kind, event_type) = (&repository, &kind, &event_type);
+                scope.spawn(move || {
+                    let mut ids = Vec::with_capacity(share);
+                    for _ in 0..share {
+                        let mut todo = Aggregate::new(kind);
+                        for i in 0..args.per_stream {
+                            todo = todo.apply(P::status_changed(event_type, i));
+                        }
+                        let saved = repository
+                            .save_aggregate(&todo)
+                            .map_err(|e| e.to_string())?;
+                        ids.push(saved.id());
+                    }
+                    Ok(ids)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("a worker panicked"))
+            .collect()
+    });
+    let saved = saved?;
     let total = args.n_streams * args.per_stream;
     report("save", total, t.elapsed().as_secs_f64());
 
     // 3. load: rebuild every aggregate by id and check its version.
     let t = Instant::now();
-    for id in &ids {
-        let todo = repository
-            .get_aggregate(&kind, *id)
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("aggregate {id} was not found"))?;
-        if todo.version() != args.per_stream as u64 {
-            return Err(format!("aggregate {id} is at version {}", todo.version()));
-        }
-    }
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = saved
+            .iter()
+            .map(|ids| {
+                let (repository, kind) = (&repository, &kind);
+                scope.spawn(move || -> Result<(), String> {
+                    for id in ids {
+                        let todo = repository
+                            .get_aggregate(kind, *id)
+                            .map_err(|e| e.to_string())?
+                            .ok_or_else(|| format!("aggregate {id} was not found"))?;
+                        if todo.version() != args.per_stream as u64 {
+                            return Err(format!("aggregate {id} is at version {}", todo.version()));
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .try_for_each(|w| w.join().expect("a worker panicked"))
+    })?;
     report("load", total, t.elapsed().as_secs_f64());
     Ok(())
 }
 
+/// `n` split into `parts` shares as even as can be.
+fn split(n: usize, parts: usize) -> Vec<usize> {
+    (0..parts)
+        .map(|i| n / parts + usize::from(i < n % parts))
+        .collect()
+}
+
+/// Where a store's files live; removed when dropped.
+struct Scratch(Option<std::path::PathBuf>);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.0 {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
 fn open<P: Payload + Serialize + serde::de::DeserializeOwned>(
     args: &Args,
-) -> Result<Arc<dyn EventStore<P>>, String> {
+) -> Result<(Arc<dyn EventStore<P>>, Scratch), String> {
     match args.store.as_str() {
-        "memory" => Ok(Arc::new(InMemoryEventStore::<P>::default())),
+        "memory" => Ok((Arc::new(InMemoryEventStore::<P>::default()), Scratch(None))),
+        #[cfg(feature = "sqlite")]
+        "sqlite" => {
+            let dir = std::env::temp_dir().join(format!("dvent-workload-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+            let store = dvent::SqliteEventStore::<P>::open_typed(dir.join("events.sqlite"))
+                .map_err(|e| e.to_string())?;
+            Ok((Arc::new(store), Scratch(Some(dir))))
+        }
+        #[cfg(feature = "postgres")]
+        "postgres" => {
+            let url = std::env::var("DVENT_POSTGRES_URL")
+                .map_err(|_| "--store postgres needs DVENT_POSTGRES_URL".to_string())?;
+            let schema = format!("dvent_workload_{}", std::process::id());
+            let options = dvent::store::postgres::PostgresOptions::new()
+                .schema(schema)
+                .max_connections(args.threads as u32 + 1);
+            let store = dvent::PostgresEventStore::<P>::connect_typed(&url, options)
+                .map_err(|e| e.to_string())?;
+            Ok((Arc::new(DropSchema(store)), Scratch(None)))
+        }
         other => Err(format!(
             "--store should be memory, sqlite or postgres (with its cargo feature), found {other:?}"
         )),
     }
 }
 
+/// A PostgreSQL store whose schema is dropped when the workload ends.
+#[cfg(feature = "postgres")]
+struct DropSchema<P>(dvent::PostgresEventStore<P>);
+
+#[cfg(feature = "postgres")]
+impl<P> Drop for DropSchema<P> {
+    fn drop(&mut self) {
+        if let Err(e) = self.0.drop_schema() {
+            eprintln!("workload: could not drop the schema: {e}");
+        }
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl<P> EventStore<P> for DropSchema<P>
+where
+    P: Serialize + serde::de::DeserializeOwned + Clone + Send + Sync,
+{
+    fn save_events(
+        &self,
+        stream_id: &str,
+        events: &[Event<P>],
+        expected: dvent::ExpectedVersion,
+    ) -> Result<Vec<Event<P>>, dvent::StoreError> {
+        self.0.save_events(stream_id, events, expected)
+    }
+
+    fn get_events(
+        &self,
+        stream_id: Option<&str>,
+        start: u64,
+    ) -> Result<Vec<Event<P>>, dvent::StoreError> {
+        self.0.get_events(stream_id, start)
+    }
+
+    fn get_last_event(&self, stream_id: &str) -> Result<Option<Event<P>>, dvent::StoreError> {
+        self.0.get_last_event(stream_id)
+    }
+
+    fn get_streams(&self, start: u64) -> Result<Vec<dvent::StreamInfo>, dvent::StoreError> {
+        self.0.get_streams(start)
+    }
+}
+
 fn main() -> ExitCode {
     let outcome = parse_args().and_then(|args| match args.payload.as_str() {
-        "typed" => open::<TodoEvent>(&args).and_then(|store| run(&args, store)),
-        "data" => open::<Data>(&args).and_then(|store| run(&args, store)),
+        "typed" => open::<TodoEvent>(&args).and_then(|(store, _scratch)| run(&args, store)),
+        "data" => open::<Data>(&args).and_then(|(store, _scratch)| run(&args, store)),
         other => Err(format!(
             "--payload should be typed or data, found {other:?}"
         )),
