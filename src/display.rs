@@ -1,8 +1,9 @@
 //! Rich display: HTML tables for notebooks, and a readable text form.
 //!
 //! In an [evcxr](https://github.com/evcxr/evcxr) notebook, a cell whose last
-//! expression is an [`Event`], a [`Command`], an [`Aggregate`], [`Streams`]
-//! or [`Events`] shows as an HTML table. evcxr looks for an inherent method
+//! expression is an [`Event`], a [`Command`], an [`Aggregate`], or one of
+//! the list wrappers [`Aggregates`], [`Events`] and [`Streams`] shows as
+//! HTML tables. evcxr looks for an inherent method
 //! `evcxr_display(&self)` on the value; each type here has one, and it prints
 //! a block of the form
 //!
@@ -393,6 +394,91 @@ impl<S: Serialize, D: Serialize> fmt::Display for Aggregate<S, D> {
     }
 }
 
+/// Several aggregates, to show as one summary table (id, type, version,
+/// uncommitted version, state): one row each, without their events.
+///
+/// ```
+/// use dvent::display::Aggregates;
+/// use dvent::{Aggregate, AggregateKind, Event};
+///
+/// let kind = AggregateKind::new("Todo");
+/// let todos: Aggregates = (0..3).map(|_| Aggregate::new(&kind).apply(Event::new("TodoAdded"))).collect();
+/// assert_eq!(todos.to_html().matches("<tr>").count(), 4); // header + 3
+/// assert_eq!(todos.to_string().lines().count(), 3);
+/// ```
+#[derive(Clone)]
+pub struct Aggregates<S = Data, D = Data>(pub Vec<Aggregate<S, D>>);
+
+impl<S: fmt::Debug, D: fmt::Debug + Clone> fmt::Debug for Aggregates<S, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Aggregates").field(&self.0).finish()
+    }
+}
+
+impl<S: Serialize, D: Serialize> Aggregates<S, D> {
+    /// The aggregates as an HTML table.
+    #[must_use]
+    pub fn to_html(&self) -> String {
+        let mut html = Html::open(
+            "dvent-aggregates",
+            &format!("Aggregates ({})", self.0.len()),
+        );
+        html.raw("<table>")
+            .head(&["id", "type", "version", "uncommitted_version", "state"])
+            .raw("<tbody>");
+        for aggregate in &self.0 {
+            html.raw("<tr>")
+                .code_cell(&aggregate.id().to_string())
+                .cell(aggregate.aggregate_type())
+                .cell(&aggregate.version().to_string())
+                .cell(&aggregate.uncommitted_version().to_string())
+                .code_cell(&json(aggregate.state()))
+                .raw("</tr>");
+        }
+        html.raw("</tbody></table>");
+        html.finish()
+    }
+
+    /// Shows the aggregates in an evcxr notebook as
+    /// [`to_html`](Aggregates::to_html).
+    pub fn evcxr_display(&self) {
+        send_html(&self.to_html());
+    }
+}
+
+impl<S, D> From<Vec<Aggregate<S, D>>> for Aggregates<S, D> {
+    fn from(aggregates: Vec<Aggregate<S, D>>) -> Self {
+        Aggregates(aggregates)
+    }
+}
+
+impl<S, D> FromIterator<Aggregate<S, D>> for Aggregates<S, D> {
+    fn from_iter<I: IntoIterator<Item = Aggregate<S, D>>>(aggregates: I) -> Self {
+        Aggregates(aggregates.into_iter().collect())
+    }
+}
+
+/// One line per aggregate: type, id, versions and state.
+impl<S: Serialize, D: Serialize> fmt::Display for Aggregates<S, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, a) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(
+                f,
+                "{} {} version {} (uncommitted {}) state {}",
+                a.aggregate_type(),
+                a.id(),
+                a.version(),
+                a.uncommitted_version(),
+                json(a.state())
+            )?;
+        }
+        Ok(())
+    }
+}
+
 /// One line: number, stream id and the time of its first event.
 impl fmt::Display for StreamInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -731,6 +817,30 @@ mod tests {
         assert_eq!(count(&html, "<code>s</code>"), 2);
         assert_eq!(events.to_string().lines().count(), 2);
         assert!(Events::<Data>(vec![]).to_html().contains("Events (0)"));
+    }
+
+    #[test]
+    fn aggregates_table_has_one_row_per_aggregate() {
+        let kind = todo_kind();
+        let first = Aggregate::new(&kind)
+            .apply(Event::new("TodoAdded").with_entry("description", "<one>"))
+            .mark_committed();
+        let second = Aggregate::new(&kind);
+        let list = Aggregates(vec![first.clone(), second.clone()]);
+        let html = list.to_html();
+        assert!(html.contains("Aggregates (2)"));
+        assert_eq!(count(&html, "<tr>"), 3);
+        assert!(html.contains(&format!("<code>{}</code>", first.id())));
+        assert!(html.contains("{&quot;description&quot;:&quot;&lt;one&gt;&quot;}"));
+        let text = list.to_string();
+        assert_eq!(
+            text.lines().next().unwrap(),
+            format!(
+                "Todo {} version 1 (uncommitted 1) state {{\"description\":\"<one>\"}}",
+                first.id()
+            )
+        );
+        assert!(text.ends_with("version 0 (uncommitted 0) state {}"));
     }
 
     #[test]
