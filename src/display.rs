@@ -120,6 +120,8 @@ fn timestamp(ts: DateTime<Utc>) -> String {
 // Jupyter's stylesheets right-align table cells; data reads better left.
 const TH: &str = "<th style=\"text-align:left\">";
 const TD: &str = "<td style=\"text-align:left\">";
+// Timestamps stay on one line.
+const TD_NOWRAP: &str = "<td style=\"text-align:left;white-space:nowrap\">";
 
 /// A small HTML builder: everything pushed as text is escaped.
 struct Html(String);
@@ -173,6 +175,10 @@ impl Html {
         self.raw(TD).text(text).raw("</td>")
     }
 
+    fn nowrap_cell(&mut self, text: &str) -> &mut Self {
+        self.raw(TD_NOWRAP).text(text).raw("</td>")
+    }
+
     fn code_cell(&mut self, text: &str) -> &mut Self {
         self.raw(TD).code(text).raw("</td>")
     }
@@ -201,7 +207,7 @@ fn events_table<'a, D: Serialize + 'a>(
         html.raw("<tr>")
             .cell(&event.version().to_string())
             .cell(event.event_type())
-            .cell(&timestamp(event.timestamp()))
+            .nowrap_cell(&timestamp(event.timestamp()))
             .code_cell(&json(event.data()));
         match committed {
             Some(true) => html.cell("yes"),
@@ -534,7 +540,7 @@ impl Streams {
             html.raw("<tr>")
                 .cell(&stream.number.to_string())
                 .code_cell(&stream.stream_id)
-                .cell(&timestamp(stream.timestamp))
+                .nowrap_cell(&timestamp(stream.timestamp))
                 .raw("</tr>");
         }
         html.raw("</tbody></table>");
