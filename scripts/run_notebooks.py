@@ -289,6 +289,7 @@ def run(path: Path, out_dir: Path, timeout: int, kernel: str):
         kernel_name=kernel,
         allow_errors=True,  # run every cell; errors are judged afterwards
         record_timing=True,
+        coalesce_streams=True,  # one stdout output per cell, not one per line
         resources={"metadata": {"path": str(path.parent)}},  # the kernel's cwd
     )
     out_dir.mkdir(parents=True, exist_ok=True)
