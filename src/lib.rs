@@ -47,6 +47,7 @@ mod aggregate;
 mod aggregate_kind;
 mod command;
 mod data;
+pub mod display;
 mod event;
 mod expected_version;
 mod handler;
