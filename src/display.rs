@@ -51,7 +51,8 @@
 use std::fmt::{self, Write as _};
 use std::io::Write as _;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use jiff::Timestamp;
+use jiff::fmt::temporal::DateTimePrinter;
 use serde::Serialize;
 
 use crate::aggregate::Aggregate;
@@ -113,8 +114,12 @@ fn json<T: Serialize + ?Sized>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|e| format!("<not serialisable: {e}>"))
 }
 
-fn timestamp(ts: DateTime<Utc>) -> String {
-    ts.to_rfc3339_opts(SecondsFormat::Micros, true)
+/// RFC 3339 in UTC, to the microsecond: enough to tell events apart at a
+/// glance.
+fn timestamp(ts: Timestamp) -> String {
+    DateTimePrinter::new()
+        .precision(Some(6))
+        .timestamp_to_string(&ts.round(jiff::Unit::Microsecond).unwrap_or(ts))
 }
 
 // Jupyter's stylesheets right-align table cells; data reads better left.
@@ -636,7 +641,7 @@ mod tests {
     use super::*;
     use crate::{AggregateKind, ExpectedVersion, InMemoryEventStore};
 
-    fn at(s: &str) -> DateTime<Utc> {
+    fn at(s: &str) -> Timestamp {
         s.parse().unwrap()
     }
 
