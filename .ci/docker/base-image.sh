@@ -36,12 +36,26 @@ mirror="${mirror:-http://deb.debian.org/debian}"
 log "Debian mirror: $mirror"
 
 # --- Host Rust toolchain to copy in. ---
-sysroot="$(rustup run "$RUST_VERSION" rustc --print sysroot)"
+# The toolchain named after the version if rustup has one, else the default;
+# never let rustup try to download a toolchain.
+export RUSTUP_AUTO_INSTALL=0
+if rustup run "$RUST_VERSION" rustc --version >/dev/null 2>&1; then
+    sysroot="$(rustup run "$RUST_VERSION" rustc --print sysroot)"
+else
+    sysroot="$(rustc --print sysroot)"
+fi
 sysroot="$(readlink -f "$sysroot")"
+host_version="$("$sysroot/bin/rustc" --version | awk '{print $2}')"
+if [ "$host_version" != "$RUST_VERSION" ]; then
+    log "host Rust is $host_version, but $IMAGE needs $RUST_VERSION"
+    exit 1
+fi
 if [ ! -d "$sysroot/lib/rustlib/src/rust" ]; then
-    # evcxr's completions (rust-analyzer) want the standard library source.
+    # evcxr's completions (rust-analyzer) want the standard library source;
+    # everything else works without it, so a failed download is not fatal.
     log "adding rust-src to the host toolchain"
-    rustup component add rust-src --toolchain "$RUST_VERSION"
+    rustup component add rust-src --toolchain "$(basename "$sysroot")" \
+        || log "warning: rust-src unavailable; notebook completions will be limited"
 fi
 host_cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
 
