@@ -23,6 +23,10 @@ fi
 
 notebooks_dir="${DVENT_NOTEBOOKS_DIR:-$HOME/dvent/notebooks}"
 
+# The token goes to jupyter_server through its environment variable, not a
+# command-line flag, so that it never shows in the host's process list.
+export JUPYTER_TOKEN="$DVENT_JUPYTER_TOKEN"
+
 # Listen on all interfaces *inside* the container so the published port
 # works; which host address it is published on is docker-compose.yml's call.
 exec jupyter lab \
@@ -31,5 +35,4 @@ exec jupyter lab \
     --ServerApp.port_retries=0 \
     --ServerApp.open_browser=False \
     --ServerApp.root_dir="$notebooks_dir" \
-    --IdentityProvider.token="$DVENT_JUPYTER_TOKEN" \
     --PasswordIdentityProvider.allow_password_change=False
