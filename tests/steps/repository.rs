@@ -102,14 +102,18 @@ fn load_unknown(world: &mut DventWorld) {
     world.loaded = Some(loaded.expect("read"));
 }
 
+/// The scenario's aggregate, read back from the repository by its id.
+fn reload(world: &DventWorld) -> Aggregate {
+    world
+        .repository
+        .get_aggregate(&world.kind, world.aggregate().id())
+        .expect("read")
+        .expect("it was saved")
+}
+
 #[then(expr = "reading the aggregate back by id gives version {int} with {string} set to {string}")]
 fn read_back(world: &mut DventWorld, version: u64, key: String, value: String) {
-    let id = world.aggregate().id();
-    let loaded = world
-        .repository
-        .get_aggregate(&world.kind, id)
-        .expect("read")
-        .expect("it was saved");
+    let loaded = reload(world);
     assert_eq!(loaded.version(), version);
     assert_eq!(loaded.state().get(&key), Some(&value.into()));
     assert_eq!(
@@ -137,12 +141,7 @@ fn second_save_conflicts(world: &mut DventWorld, expected: String, found: u64) {
     expr = "reading the aggregate back by id gives version {int} with the first copy's event last"
 )]
 fn read_back_first_copy_wins(world: &mut DventWorld, version: u64) {
-    let id = world.aggregate().id();
-    let loaded = world
-        .repository
-        .get_aggregate(&world.kind, id)
-        .expect("read")
-        .expect("it was saved");
+    let loaded = reload(world);
     assert_eq!(loaded.version(), version);
     let last = loaded.events().last().expect("events");
     assert_eq!(last.data()["description"], "from the first copy");
