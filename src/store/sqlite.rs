@@ -576,9 +576,8 @@ where
         events: &[Event<D>],
         expected: ExpectedVersion,
     ) -> Result<Vec<Event<D>>, StoreError> {
-        if stream_id.is_empty() {
-            return Err(StoreError::EmptyStreamId);
-        }
+        // `append` checks the batch with the shared `prepare_batch`, as every
+        // store does (an empty stream id included).
         let stored = self.append(stream_id, events, expected)?;
         publish_all(self.publisher.as_ref(), &stored);
         Ok(stored)
