@@ -84,7 +84,7 @@ pub fn postgres_url() -> Result<Option<String>, String> {
         Ok(url) if !url.trim().is_empty() => Ok(Some(url)),
         _ if std::env::var("CI").is_ok_and(|v| v == "true") => Err(format!(
             "postgres: {POSTGRES_URL_VAR} is not set, and under CI=true the postgres store must run \
-             (start a server with `.ci/postgres.sh start`)"
+             (start a server with `scripts/postgres start`)"
         )),
         _ => {
             report(&format!(
