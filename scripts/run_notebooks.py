@@ -14,7 +14,9 @@ by scripts/notebook-setup. For each notebook it:
   top of a cell; a cell tagged `allow-stderr` may write to stderr), on a code
   cell that was not run, on a kernel that died or a cell that timed out, and
   when the content expected of it (EXPECTATIONS below) is missing;
-- prints how long its first `:dep` cell took.
+- prints how long its first `:dep` cell took, and fails it when that is
+  above --max-first-cell; --warm-up first runs that cell alone, so the limit
+  applies to a warm evcxr cache (as a user's second kernel start).
 
 With --update, after every notebook passed, the executed outputs are copied
 back into the committed notebooks (timing metadata dropped), deliberately.
@@ -45,37 +47,96 @@ ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 class Tables(HTMLParser):
-    """Collects the tables of an HTML fragment: each a list of rows, each row
-    a list of cell texts (headers included), with the class of the dvent
-    block (div) it is in."""
+    """Collects the tables of an HTML fragment: each a dict with the class of
+    the dvent block (div) it is in, its caption's text, and its rows, each row
+    a list of cells (headers included). A cell is a `Tables.Cell`: its text
+    (it compares as a str), the tables nested in it, and the title of an
+    element in it. A nested table (a state's key/value table inside a
+    summary cell) is kept in its cell's `tables`, not in `self.tables`, and
+    its text is not part of the cell's text, so it never adds rows or text to
+    the table around it."""
+
+    # The one timestamp format of dvent's displays: RFC 3339 UTC, milliseconds.
+    TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+
+    class Cell(str):
+        """A table cell's text, with the tables nested in the cell (`tables`)
+        and the `title` attribute of an element in it ("" if none)."""
+
+        def __new__(cls, text: str, tables=(), title: str = ""):
+            cell = super().__new__(cls, text)
+            cell.tables, cell.title = list(tables), title
+            return cell
 
     def __init__(self):
         super().__init__()
         self.tables, self.block = [], None
-        self._row = self._cell = None
+        self._open = []  # the tables being read, innermost last
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
         if tag == "div" and "dvent" in (attrs.get("class") or "").split():
             self.block = attrs["class"]
         elif tag == "table":
-            self.tables.append({"block": self.block, "rows": []})
-        elif tag == "tr" and self.tables:
-            self._row = []
-        elif tag in ("td", "th") and self._row is not None:
-            self._cell = []
+            table = {"block": self.block, "caption": "", "rows": []}
+            if self._open and self._open[-1]["cell"] is not None:
+                self._open[-1]["nested"].append(table)
+            else:
+                self.tables.append(table)
+            self._open.append(
+                {"table": table, "row": None, "cell": None, "nested": [], "title": "", "caption": None}
+            )
+        elif self._open:
+            frame = self._open[-1]
+            if tag == "caption":
+                frame["caption"] = []
+            elif tag == "tr":
+                self._end_row(frame)
+                frame["row"] = []
+            elif tag in ("td", "th"):
+                self._end_cell(frame)
+                if frame["row"] is None:
+                    frame["row"] = []
+                frame["cell"], frame["nested"], frame["title"] = [], [], ""
+            elif frame["cell"] is not None and attrs.get("title"):
+                frame["title"] = frame["title"] or attrs["title"]
 
     def handle_endtag(self, tag):
-        if tag in ("td", "th") and self._cell is not None:
-            self._row.append("".join(self._cell).strip())
-            self._cell = None
-        elif tag == "tr" and self._row is not None:
-            self.tables[-1]["rows"].append(self._row)
-            self._row = None
+        if not self._open:
+            return
+        frame = self._open[-1]
+        if tag in ("td", "th"):
+            self._end_cell(frame)
+        elif tag == "tr":
+            self._end_row(frame)
+        elif tag == "caption" and frame["caption"] is not None:
+            frame["table"]["caption"] = "".join(frame["caption"]).strip()
+            frame["caption"] = None
+        elif tag == "table":
+            self._end_row(frame)
+            self._open.pop()
 
     def handle_data(self, data):
-        if self._cell is not None:
-            self._cell.append(data)
+        if self._open:
+            frame = self._open[-1]
+            if frame["cell"] is not None:
+                frame["cell"].append(data)
+            elif frame["caption"] is not None:
+                frame["caption"].append(data)
+
+    @staticmethod
+    def _end_cell(frame):
+        if frame["cell"] is not None:
+            text = "".join(frame["cell"]).strip()
+            frame["row"].append(Tables.Cell(text, frame["nested"], frame["title"]))
+            frame["cell"], frame["nested"], frame["title"] = None, [], ""
+
+    @classmethod
+    def _end_row(cls, frame):
+        cls._end_cell(frame)
+        if frame["row"] is not None:
+            frame["table"]["rows"].append(frame["row"])
+            frame["row"] = None
 
 
 def cell_texts(cell, mime: str) -> list[str]:
@@ -98,6 +159,8 @@ def texts(nb, mime: str) -> list[str]:
 
 
 def tables(nb) -> list[dict]:
+    """The top-level tables of every HTML output, in order (tables nested in
+    a cell are in that cell's `tables`)."""
     found = []
     for html in texts(nb, "text/html"):
         parser = Tables()
@@ -107,7 +170,8 @@ def tables(nb) -> list[dict]:
 
 
 def fields(table) -> dict[str, str]:
-    """A two-column table (key, value) as a dict."""
+    """A two-column table (key, value) as a dict: an aggregate's or event's
+    fields, or a state's key/value table (values as compact JSON)."""
     return {row[0]: row[1] for row in table["rows"] if len(row) == 2}
 
 
@@ -123,9 +187,32 @@ def has_text(needle: str) -> Callable:
     return lambda nb: any(needle in t for t in texts(nb, "text/plain"))
 
 
-def has_block(kind: str) -> Callable:
-    """An HTML output of a dvent display block of this kind with a table."""
-    return lambda nb: any(t["block"] == f"dvent dvent-{kind}" for t in tables(nb))
+def has_block(kind: str, caption: str | None = None, columns: str | None = None) -> Callable:
+    """An HTML output of a dvent display block of this kind with a table
+    whose timestamps (the cells of a `timestamp` or `first event at` column
+    or field) are all in the one format, RFC 3339 UTC to the millisecond;
+    with `caption`, a regular expression the table's caption must match in
+    full; with `columns`, its header row exactly (space-separated)."""
+
+    def timestamps_ok(t):
+        rows = t["rows"]
+        head = rows[0] if rows else []
+        cells = [r[1] for r in rows if len(r) == 2 and r[0] == "timestamp"]
+        for i, name in enumerate(head):
+            if name in ("timestamp", "first event at"):
+                cells += [r[i] for r in rows[1:] if len(r) > i]
+        return all(Tables.TIMESTAMP.fullmatch(c) for c in cells)
+
+    def check(nb):
+        return any(
+            t["block"] == f"dvent dvent-{kind}"
+            and timestamps_ok(t)
+            and (caption is None or re.fullmatch(caption, t["caption"]))
+            and (columns is None or (t["rows"] and t["rows"][0] == columns.split()))
+            for t in tables(nb)
+        )
+
+    return check
 
 
 def aggregate_shown(count: int = 1, **want: str) -> Callable:
@@ -155,8 +242,20 @@ def aggregate_shown(count: int = 1, **want: str) -> Callable:
 
 def summary_rows(count: int, **want: str) -> Callable:
     """An Aggregates summary table with `count` rows where the given columns
-    have these values and, for `state_has`, whose state JSON contains it."""
-    state_has = want.pop("state_has", None)
+    have these values; as in `aggregate_shown`, a key `state` lists keys the
+    row's state must have, and `status` the status it must hold. The state
+    is read from the key/value table in the row's state cell, and its id
+    cell must give the full id (a UUID) in its title."""
+    state_keys = want.pop("state", "").split()
+    status = want.pop("status", None)
+    full_id = re.compile(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}")
+
+    def short_id_ok(cell) -> bool:
+        title = getattr(cell, "title", "")
+        return bool(full_id.fullmatch(title)) and cell == title[:8] + "\u2026"
+
+    def state_of(cell) -> dict[str, str]:
+        return fields(cell.tables[0]) if getattr(cell, "tables", None) else {}
 
     def check(nb):
         for t in tables(nb):
@@ -165,9 +264,10 @@ def summary_rows(count: int, **want: str) -> Callable:
             rows = [
                 r for r in records(t)
                 if all(r.get(k) == v for k, v in want.items())
-                and (state_has is None or state_has in r.get("state", ""))
+                and all(k in state_of(r.get("state")) for k in state_keys)
+                and (status is None or state_of(r.get("state")).get("status") == f'"{status}"')
             ]
-            if len(rows) >= count:
+            if len(rows) >= count and all(short_id_ok(r.get("id", "")) for r in rows):
                 return True
         return False
 
@@ -190,15 +290,18 @@ def summary_versions(*versions: str) -> Callable:
 
 def timeline(*types: str) -> Callable:
     """An events table (an aggregate's timeline or an Events list) whose
-    types are exactly these, in order, with versions 1, 2, ..."""
+    types are exactly these, in order, with versions 1, 2, ..., and
+    timestamps in the one format (RFC 3339 UTC, milliseconds)."""
 
     def check(nb):
         for t in tables(nb):
             rows = records(t)
             if rows and "type" in rows[0] and "version" in rows[0]:
-                if [r["type"] for r in rows] == list(types) and [r["version"] for r in rows] == [
-                    str(v) for v in range(1, len(types) + 1)
-                ]:
+                if (
+                    [r["type"] for r in rows] == list(types)
+                    and [r["version"] for r in rows] == [str(v) for v in range(1, len(types) + 1)]
+                    and all(Tables.TIMESTAMP.fullmatch(r.get("timestamp", "")) for r in rows)
+                ):
                     return True
         return False
 
@@ -213,18 +316,19 @@ EXPECTATIONS: dict[str, list[tuple[str, Callable]]] = {
         ("an aggregate at uncommitted version 2, committed 0", aggregate_shown(version="0", uncommitted_version="2")),
         ("the aggregate committed at version 2", aggregate_shown(version="2", uncommitted_version="2")),
         ("a store's streams shown as an HTML table", has_block("streams")),
+        ("events of two streams, with a stream column", has_block("events", columns="version type timestamp data stream")),
         ("the conflict as a typed StoreError::VersionConflict", has_text("StoreError::VersionConflict")),
         ("the conflict's message", has_text("version conflict on stream")),
     ],
     "02-todo-aggregate.ipynb": [
-        ("six todos added, each at version 1", summary_rows(6, version="1", state_has='"status":"Queued"')),
-        ("three todos started at version 2, with changed_ts", summary_rows(3, version="2", state_has='"changed_ts"')),
+        ("six todos added, each at version 1", summary_rows(6, version="1", status="Queued", state="description added_ts")),
+        ("three todos started at version 2, with changed_ts", summary_rows(3, version="2", status="Started", state="changed_ts")),
         ("all six read back: three at version 1, three at 2", summary_versions("1", "1", "1", "2", "2", "2")),
         ("the first todo removed at version 2", aggregate_shown(version="2", state="removed_ts")),
         ("an unknown status rejected", has_text("command rejected")),
         ("the last todo at version 6, finished and removed", aggregate_shown(version="6", status="Finished", state="added_ts changed_ts removed_ts")),
         ("the last todo's six events in order", timeline("TodoAdded", *["TodoStatusChanged"] * 4, "TodoRemoved")),
-        ("an events table", has_block("events")),
+        ("an events table of one stream, named once above it", has_block("events", caption=r"stream [0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", columns="version type timestamp data")),
     ],
 }
 
@@ -279,6 +383,28 @@ def strip_timing(nb):
     return clean
 
 
+def warm_up(path: Path, timeout: int, kernel: str) -> float | None:
+    """Runs the first `:dep` cell of the notebook at `path` alone, in a
+    throwaway kernel in the notebook's directory, so that evcxr's cache holds
+    what that cell builds; returns how long it took (None: no such cell)."""
+    nb = nbformat.read(path, as_version=4)
+    first = next((c for c in code_cells(nb) if re.search(r"(?m)^\s*:dep ", c.source)), None)
+    if first is None:
+        return None
+    one = nbformat.v4.new_notebook()
+    one.cells = [nbformat.v4.new_code_cell(first.source)]
+    client = NotebookClient(
+        one,
+        timeout=timeout,
+        kernel_name=kernel,
+        allow_errors=True,
+        record_timing=True,
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    client.execute()
+    return seconds(one.cells[0])
+
+
 def run(path: Path, out_dir: Path, timeout: int, kernel: str):
     """Executes one notebook; the kernel's own stderr (cargo's build lines)
     goes to a log file beside the executed copy."""
@@ -313,6 +439,18 @@ def main() -> int:
     parser.add_argument("--timeout", type=int, default=900, help="seconds per cell (default 900)")
     parser.add_argument("--kernel", default="rust", help="kernel name (default rust, the evcxr kernel)")
     parser.add_argument("--update", action="store_true", help="when all pass, copy the outputs into the given notebooks")
+    parser.add_argument(
+        "--max-first-cell",
+        type=float,
+        metavar="SECONDS",
+        help="fail a notebook whose first :dep cell takes longer than this",
+    )
+    parser.add_argument(
+        "--warm-up",
+        action="store_true",
+        help="first run the first notebook's :dep cell alone (its time is printed, not limited), "
+        "so that the limit applies to a warm evcxr cache",
+    )
     args = parser.parse_args()
 
     notebooks = args.notebooks or sorted((REPO / "notebooks").glob("*.ipynb"))
@@ -322,6 +460,10 @@ def main() -> int:
         return 1
     out_dir = args.out.resolve()
     passed, failed, executed = [], [], {}
+    if args.warm_up:
+        took = warm_up(notebooks[0].resolve(), args.timeout, args.kernel)
+        shown = f"{took:.1f} s" if took is not None else "n/a (no :dep cell)"
+        print(f"warm-up: the first :dep cell of {notebooks[0].name} alone: {shown}", flush=True)
     for path in notebooks:
         path = path.resolve()
         if path.parent == out_dir:
@@ -335,6 +477,8 @@ def main() -> int:
         shown = f"{first_time:.1f} s" if first_time is not None else "n/a"
         print(f"  first :dep cell: {shown}; whole notebook: {wall:.1f} s")
         problems = problems_of(nb, path.name)
+        if args.max_first_cell is not None and first_time is not None and first_time > args.max_first_cell:
+            problems.append(f"the first :dep cell took {first_time:.1f} s, above the limit of {args.max_first_cell:g} s")
         if crash:
             problems.insert(0, crash)
         print(f"  executed copy: {out_dir / path.name} (kernel log: {log_path.name})")
