@@ -25,7 +25,10 @@ KERNEL = "rust"
 def dep_notebook(crate_dir):
     nb = nbformat.v4.new_notebook()
     nb.cells = [
-        nbformat.v4.new_code_cell(f':dep dvent = {{ path = "{crate_dir}" }}'),
+        # The sample notebooks' first cell: without the default sqlite
+        # feature, so no C library is compiled at each kernel start.
+        nbformat.v4.new_code_cell(
+            f':dep dvent = {{ path = "{crate_dir}", default-features = false }}'),
         nbformat.v4.new_code_cell('println!("kernel ready");'),
     ]
     return nb

@@ -26,13 +26,7 @@ fi
 
 # --- Debian mirror: reuse the one this machine's apt is configured with. ---
 # deb822 files (`URIs:`) first, then classic one-line sources.
-mirror="$(grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources \
-            | awk '{print $2}' | grep -E '/debian/?$' | head -n1 || true)"
-if [ -z "$mirror" ]; then
-    mirror="$(grep -hsE '^deb .*/debian/? ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list \
-                | awk '{print $2}' | head -n1 || true)"
-fi
-mirror="${mirror:-http://deb.debian.org/debian}"
+mirror="$("$(dirname "${BASH_SOURCE[0]}")/debian-mirror.sh")"
 log "Debian mirror: $mirror"
 
 # --- Host Rust toolchain to copy in. ---

@@ -39,5 +39,28 @@ if ! docker info >/dev/null 2>&1; then
 fi
 log "docker $(docker version -f '{{.Server.Version}}') is up"
 
+# --- Compose v2: the `docker compose` CLI plugin from Debian trixie's
+# docker-compose package (2.26), fetched with a sources list of its own so
+# this bookworm machine's apt setup is left alone, and unpacked into the
+# user's plugin folder. check.sh runs its compose checks with both. ---
+plugin="${DOCKER_CONFIG:-$HOME/.docker}/cli-plugins/docker-compose"
+if ! docker compose version >/dev/null 2>&1; then
+    log "installing the compose v2 plugin from Debian trixie's docker-compose package"
+    mirror="$("$here/debian-mirror.sh")"
+    tmp="$(mktemp -d)"
+    mkdir -p "$tmp/lists/partial" "$tmp/archives/partial"
+    echo "deb $mirror trixie main" >"$tmp/sources.list"
+    apt_trixie=(apt-get -qq -o APT::Sandbox::User=root
+        -o Dir::Etc::SourceList="$tmp/sources.list" -o Dir::Etc::SourceParts=/nonexistent
+        -o Dir::State::Lists="$tmp/lists" -o Dir::Cache::Archives="$tmp/archives"
+        -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache=)
+    "${apt_trixie[@]}" update
+    (cd "$tmp" && "${apt_trixie[@]}" download docker-compose)
+    dpkg-deb -x "$tmp"/docker-compose_*.deb "$tmp/unpacked"
+    install -D -m 0755 "$tmp/unpacked/usr/libexec/docker/cli-plugins/docker-compose" "$plugin"
+    rm -rf "$tmp"
+fi
+log "compose: $(docker-compose version --short) (v1), $(docker compose version --short) (v2)"
+
 # --- Base image: Docker Hub is out of reach, so build a stand-in locally. ---
 "$here/base-image.sh"
