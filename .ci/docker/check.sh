@@ -113,9 +113,13 @@ refusals() {
 # Saves a notebook through the contents API and checks its owner on the
 # host: saved_owner BASE_URL HOST_FOLDER
 saved_owner() {
-    local base="$1" folder="$2" name want got
+    local base="$1" folder="$2" name want got trash
     name="dvent-owner-check-$$.ipynb"
     want="$(stat -c %u "$folder")"
+    # JupyterLab's DELETE moves a file to a .Trash-<uid> folder beside it;
+    # one made by this check is removed again.
+    trash="$folder/.Trash-$want"
+    [ ! -e "$trash" ] || trash=''
     got="$(curl -s -o /dev/null -w '%{http_code}' --max-time 20 -X PUT \
         -H "Authorization: token $token" -H 'Content-Type: application/json' \
         --data '{"type":"notebook","format":"json","content":{"cells":[],"metadata":{},"nbformat":4,"nbformat_minor":5}}' \
@@ -127,6 +131,7 @@ saved_owner() {
     ok "PUT /api/contents/$name wrote $folder/$name, owned by uid $got like the folder"
     expect 204 "DELETE it again" -X DELETE -H "Authorization: token $token" "$base/api/contents/$name"
     [ ! -e "$folder/$name" ] || fail "the notebook is still there after DELETE"
+    if [ -n "$trash" ]; then rm -rf "$trash"; fi
 }
 # The JupyterLab process, seen from the host: its pid.
 jupyter_pid() {
