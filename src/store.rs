@@ -9,8 +9,11 @@
 //! | [`SqliteEventStore`] | `sqlite` (default) | one machine: events in a file |
 //! | `PostgresEventStore` (module `postgres`) | `postgres` | many application instances sharing one database server |
 //!
-//! The SQL stores share the row format of [`codec`].
+//! Every store accepts the same events, by the rule of [`admission`], so
+//! that what one accepted reads back equal; the SQL stores share the row
+//! format of [`codec`].
 
+pub mod admission;
 pub mod codec;
 mod error;
 mod memory;
@@ -59,6 +62,13 @@ pub struct StreamInfo {
 /// - **Order.** Reading a stream gives its events in the order saved; reading
 ///   everything gives all events in the one global order they were saved in.
 /// - **Nothing is updated or deleted.**
+/// - **One rule for what may be stored** ([`admission`]): a batch whose
+///   stream id, event types, timestamps or payloads could not be read back
+///   as given is refused before anything is written, alike in every store,
+///   so that what a store accepted reads back equal. A stream id that could
+///   never be stored (empty, with a NUL, longer than
+///   [`admission::MAX_NAME_BYTES`]) names no stream: reading it gives no
+///   events and no last event (never an error), in every store.
 ///
 /// The payload type `D` defaults to [`Data`].
 pub trait EventStore<D = Data>: Send + Sync {
@@ -73,8 +83,10 @@ pub trait EventStore<D = Data>: Send + Sync {
     /// [`StoreError::VersionConflict`] when the stream is not as expected,
     /// [`StoreError::EventVersion`] when an event's version is not its
     /// position, [`StoreError::DuplicateEvent`] when an event id is already
-    /// stored, [`StoreError::EmptyStreamId`], and backend errors. In every
-    /// case nothing was written.
+    /// stored, [`StoreError::EmptyStreamId`],
+    /// [`StoreError::InvalidStreamId`] and [`StoreError::InvalidEvent`] when
+    /// the batch breaks the rule of [`admission`], and backend errors. In
+    /// every case nothing was written.
     fn save_events(
         &self,
         stream_id: &str,
@@ -84,7 +96,8 @@ pub trait EventStore<D = Data>: Send + Sync {
 
     /// The events of one stream (`Some(id)`) in the order saved, or of every
     /// stream (`None`) in the global order saved, skipping the first `start`.
-    /// A stream that does not exist has no events.
+    /// A stream that does not exist has no events; nor has a stream id that
+    /// could never be stored (see [`admission`]).
     ///
     /// # Errors
     ///
@@ -92,8 +105,9 @@ pub trait EventStore<D = Data>: Send + Sync {
     /// cannot be decoded.
     fn get_events(&self, stream_id: Option<&str>, start: u64) -> Result<Vec<Event<D>>, StoreError>;
 
-    /// The last event of `stream_id`, or `None` when it has none; without
-    /// reading the rest of the stream.
+    /// The last event of `stream_id`, or `None` when it has none (as for a
+    /// stream id that could never be stored); without reading the rest of
+    /// the stream.
     ///
     /// # Errors
     ///
@@ -112,21 +126,47 @@ pub trait EventStore<D = Data>: Send + Sync {
 /// Checks a batch against a stream at version `current` and returns the
 /// events as they are to be stored: with the stream id and their positions.
 ///
-/// Shared by every store so that they judge a batch alike.
+/// Shared by every store, which calls it before writing anything, so that
+/// they judge a batch alike. In order, it checks:
+///
+/// 1. the stream id: non-empty, then the rest of the rule of [`admission`]
+///    (no NUL, at most [`admission::MAX_NAME_BYTES`] bytes);
+/// 2. every event by that rule ([`admission::check_event`]: its type, its
+///    timestamp, its payload), in batch order, whatever the stream's state;
+/// 3. the expected version against `current`;
+/// 4. every event's version against its position.
+///
+/// Time: O(total size of the payloads), a walk of each through its
+/// `Serialize` that writes nothing, plus one clone of each event.
 ///
 /// # Errors
 ///
-/// [`StoreError::EmptyStreamId`], [`StoreError::VersionConflict`] and
+/// [`StoreError::EmptyStreamId`], [`StoreError::InvalidStreamId`],
+/// [`StoreError::InvalidEvent`] (naming the first event that breaks the
+/// rule, and how), [`StoreError::VersionConflict`] and
 /// [`StoreError::EventVersion`].
-pub fn prepare_batch<D: Clone>(
+pub fn prepare_batch<D: Clone + Serialize>(
     stream_id: &str,
     stream_name: &crate::Name,
     events: &[Event<D>],
     expected: ExpectedVersion,
     current: u64,
 ) -> Result<Vec<Event<D>>, StoreError> {
-    if stream_id.is_empty() {
-        return Err(StoreError::EmptyStreamId);
+    match admission::check_name(stream_id) {
+        Ok(()) => {}
+        Err(admission::NameProblem::Empty) => return Err(StoreError::EmptyStreamId),
+        Err(problem) => {
+            return Err(StoreError::InvalidStreamId {
+                stream_id: shortened(stream_id),
+                problem,
+            });
+        }
+    }
+    for event in events {
+        admission::check_event(event).map_err(|problem| StoreError::InvalidEvent {
+            event_id: event.id(),
+            problem,
+        })?;
     }
     if !expected.accepts(current) {
         return Err(StoreError::VersionConflict {
@@ -153,4 +193,14 @@ pub fn prepare_batch<D: Clone>(
                 .with_version(position))
         })
         .collect()
+}
+
+/// At most the first 64 characters of `text`, with `…` when cut: for an
+/// error that names a stream id that may be very long.
+fn shortened(text: &str) -> String {
+    const SHOWN: usize = 64;
+    match text.char_indices().nth(SHOWN) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_string(),
+    }
 }

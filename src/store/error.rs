@@ -1,11 +1,19 @@
 //! What can go wrong in an event store.
 
+use std::time::Duration;
+
 use uuid::Uuid;
 
 use crate::expected_version::ExpectedVersion;
 
+/// The error a backend reports underneath a [`StoreError`]: the database
+/// client's own error, kept whole.
+type BackendSource = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// An event store's error. Whenever one is returned from a save, nothing of
-/// that batch was written.
+/// that batch was written, with one exception:
+/// [`StoreError::OutcomeUnknown`], which says that the batch may or may not
+/// have been written.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
@@ -43,6 +51,27 @@ pub enum StoreError {
     /// A stream id was empty.
     #[error("a stream id should be non-empty text, found \"\"")]
     EmptyStreamId,
+    /// A stream id that no store may hold (see
+    /// [`admission`](super::admission)): one with a NUL character, or longer
+    /// than [`MAX_NAME_BYTES`](super::admission::MAX_NAME_BYTES).
+    #[error("stream id {stream_id:?} cannot be stored: it {problem}")]
+    InvalidStreamId {
+        /// The stream id, cut to its first 64 characters (with `…`) when
+        /// longer.
+        stream_id: String,
+        /// What is wrong with it.
+        problem: super::admission::NameProblem,
+    },
+    /// An event that no store may hold, because it would not read back as
+    /// written (see [`admission`](super::admission)): its type, its
+    /// timestamp or its payload breaks the rule.
+    #[error("event {event_id} cannot be stored: {problem}")]
+    InvalidEvent {
+        /// The event.
+        event_id: Uuid,
+        /// What is wrong with it.
+        problem: super::admission::EventProblem,
+    },
     /// A stored event could not be decoded.
     #[error("stored event at position {position} of stream {stream_id:?} is corrupt: {reason}")]
     Corrupt {
@@ -71,6 +100,54 @@ pub enum StoreError {
         supported: i64,
     },
     /// The storage backend failed (I/O, database, connection).
-    #[error("storage backend failed: {0}")]
-    Backend(String),
+    ///
+    /// `message` says what failed; for a database error it holds the
+    /// server's SQLSTATE, message, detail and hint. `source` is the client's
+    /// own error when there is one, kept whole: for PostgreSQL a
+    /// `postgres::Error` (its `as_db_error()` gives the server's fields), for
+    /// SQLite a `rusqlite::Error`; reach it with
+    /// [`std::error::Error::source`] and `downcast_ref`.
+    #[error("storage backend failed: {message}")]
+    Backend {
+        /// What failed, in words.
+        message: String,
+        /// The underlying error, when the failure came from the database
+        /// client (`None` for a failure the store itself detected).
+        #[source]
+        source: Option<BackendSource>,
+    },
+    /// An operation waited longer than its limit and was abandoned (for
+    /// PostgreSQL: the `lock_timeout` or `statement_timeout` of
+    /// `PostgresOptions`). A save that returns it wrote nothing; it may be
+    /// retried.
+    #[error("{what} took longer than its limit of {limit:?}, and was abandoned: {message}")]
+    Timeout {
+        /// What was waited for ("waiting for a lock", "a statement").
+        what: String,
+        /// The limit that was exceeded.
+        limit: Duration,
+        /// The server's report (SQLSTATE and message).
+        message: String,
+        /// The underlying error.
+        #[source]
+        source: BackendSource,
+    },
+    /// The connection failed at or after the moment the commit was sent, so
+    /// the store cannot tell whether the batch was written: it is either
+    /// wholly stored or wholly absent. Read the stream (for example the
+    /// event ids of the batch) to find out before saving it again.
+    #[error(
+        "the outcome of the save to stream {stream_id:?} is unknown: the connection failed after \
+         the commit was sent, so the batch is either wholly stored or wholly absent (read the \
+         stream to find out): {message}"
+    )]
+    OutcomeUnknown {
+        /// The stream written to.
+        stream_id: String,
+        /// What failed, in words.
+        message: String,
+        /// The underlying error.
+        #[source]
+        source: BackendSource,
+    },
 }

@@ -6,6 +6,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use imbl::{HashMap, Vector};
 use jiff::Timestamp;
+use serde::Serialize;
 use uuid::Uuid;
 
 use super::{EventStore, StoreError, StreamInfo, prepare_batch};
@@ -22,12 +23,22 @@ use crate::publisher::{PublishError, Publisher, publish_all};
 /// - **Snapshots:** its contents are persistent collections, so a reader
 ///   takes an O(1) snapshot and reads it without holding any lock; writers
 ///   never disturb a reader's snapshot.
-/// - **Atomic:** a batch is checked in full (expected version, positions,
-///   unique ids) before anything is added; on error nothing is.
+/// - **Atomic:** a batch is checked in full (the rule of
+///   [`admission`](super::admission), expected version, positions, unique
+///   ids) before anything is added; on error nothing is. The new contents
+///   are built beside the old and swapped in whole, so a batch is all or
+///   nothing even when cloning a payload panics.
+/// - **The same as every store:** it accepts exactly what the SQL stores
+///   accept (the shared [`prepare_batch`](super::prepare_batch)), so saving
+///   needs `D: Serialize` to check payloads, though it writes none. A
+///   stream id that could never be stored (see
+///   [`admission`](super::admission)) has no events.
 /// - **Publisher:** the optional publisher is called after the write, outside
 ///   the lock; its failures and panics are logged and never undo the write.
 ///
-/// Costs, for n events in the store: save O(b log n) for a batch of b;
+/// Costs, for n events in the store: save O(b log n + s) for a batch of b
+/// whose payloads total s in size (the rule's walk of each payload, under
+/// the write lock);
 /// reading a stream O(k log n) for its k events; reading all from a
 /// position O(log n) plus O(1) an event; last event O(log n).
 ///
@@ -189,14 +200,63 @@ impl<D: Clone> fmt::Debug for InMemoryEventStore<D> {
     }
 }
 
-impl<D: Clone + Send + Sync> EventStore<D> for InMemoryEventStore<D> {
+impl<D> Snapshot<D> {
+    /// This snapshot with `batch` appended to the stream `name` (created
+    /// when new): a new snapshot, leaving this one as it is.
+    ///
+    /// Cloning a payload may panic, here or in the persistent collections'
+    /// copy-on-write: the panic then leaves only the new snapshot unfinished,
+    /// never this one. Time: O(b log n) for b events.
+    fn appended(&self, name: &Name, batch: &[Event<D>]) -> Snapshot<D>
+    where
+        D: Clone,
+    {
+        let mut next = self.clone();
+        let mut stream = match next.streams.get(name) {
+            Some(stream) => stream.clone(),
+            None => {
+                if let Some(first) = batch.first() {
+                    next.created.push_back((name.clone(), first.timestamp()));
+                }
+                Stream {
+                    positions: Vector::new(),
+                }
+            }
+        };
+        for event in batch {
+            stream.positions.push_back(next.log.len() as u64);
+            next.log.push_back(event.clone());
+        }
+        next.streams.insert(name.clone(), stream);
+        next
+    }
+}
+
+/// Saving requires `D: Serialize`: the store checks each payload by the
+/// rule of [`admission`](super::admission), as the stores that write JSON
+/// do, so that every store accepts the same events (it never writes the
+/// payload anywhere).
+impl<D: Clone + Serialize + Send + Sync> EventStore<D> for InMemoryEventStore<D> {
+    /// As [`EventStore::save_events`]; all or nothing even when cloning a
+    /// payload panics (the panic reaches the caller, and the store is as it
+    /// was).
+    ///
+    /// # Errors
+    ///
+    /// As [`EventStore::save_events`]; a backend error never.
     fn save_events(
         &self,
         stream_id: &str,
         events: &[Event<D>],
         expected: ExpectedVersion,
     ) -> Result<Vec<Event<D>>, StoreError> {
-        let stored = {
+        let (stored, previous) = {
+            // Writers never change the state piecewise: they build the next
+            // snapshot beside it and swap it in with steps that cannot panic
+            // (below). So a writer that panicked while holding the lock (a
+            // payload's clone or `Serialize` may) left the state exactly as
+            // it was, and the data of a poisoned lock is consistent: taking
+            // it with `into_inner` is sound.
             let mut guard = self
                 .shared
                 .state
@@ -216,26 +276,19 @@ impl<D: Clone + Send + Sync> EventStore<D> for InMemoryEventStore<D> {
                 return Ok(stored);
             }
 
-            // Everything is checked: from here on the batch is added whole.
-            let snapshot = &mut state.snapshot;
-            let mut stream = match snapshot.streams.get(stream_id) {
-                Some(stream) => stream.clone(),
-                None => {
-                    let first = (name.clone(), stored[0].timestamp());
-                    snapshot.created.push_back(first);
-                    Stream {
-                        positions: Vector::new(),
-                    }
-                }
-            };
-            for event in &stored {
-                stream.positions.push_back(snapshot.log.len() as u64);
-                state.event_ids.insert(event.id());
-                snapshot.log.push_back(event.clone());
-            }
-            snapshot.streams.insert(name, stream);
-            stored
+            // Everything is checked. Build the whole new state first (this
+            // clones payloads, and may panic: nothing is changed yet) ...
+            let next = state.snapshot.appended(&name, &stored);
+            state.event_ids.reserve(stored.len());
+            // ... then swap it in: inserting into reserved room and moving a
+            // value cannot panic, so the batch is added whole. The old
+            // snapshot is dropped after the lock is released (a payload's
+            // drop runs no code under the lock).
+            state.event_ids.extend(stored.iter().map(Event::id));
+            let previous = std::mem::replace(&mut state.snapshot, next);
+            (stored, previous)
         };
+        drop(previous);
         publish_all(self.shared.publisher.as_ref(), &stored);
         Ok(stored)
     }

@@ -45,7 +45,16 @@
 //! (in one transaction, under an advisory lock, so that processes starting
 //! together are safe); a `schema_version` other than 1 is
 //! [`StoreError::UnsupportedSchema`]. A user that may not create tables can
-//! use a schema made beforehand by one that may.
+//! use a schema made beforehand by one that may. A schema the store creates
+//! gets a comment saying so: [`PostgresEventStore::drop_schema`] drops only
+//! such a schema (never `public`, nor one made beforehand).
+//!
+//! # Errors
+//!
+//! A server's error keeps its severity, SQLSTATE, message, detail and hint
+//! in [`StoreError::Backend`]'s message (`PostgreSQL: FATAL 3D000: database
+//! "x" does not exist`), and the client's `postgres::Error` as its source;
+//! a failure to connect keeps the operating system's reason.
 //!
 //! # Guarantees
 //!
@@ -64,7 +73,25 @@
 //!   (each one is a few short statements); reads never wait for saves.
 //! - **Conflicts.** Two writers expecting the same version of a stream: the
 //!   second to take the lock finds the stream moved on and gets
-//!   [`StoreError::VersionConflict`]; nothing of its batch is written.
+//!   [`StoreError::VersionConflict`]; nothing of its batch is written. A
+//!   save's transaction is always read committed and read-write (set in its
+//!   `START TRANSACTION`, whatever the database's or role's
+//!   `default_transaction_isolation` or `default_transaction_read_only`),
+//!   which the read after the lock needs. Should a race still reach the
+//!   server (a unique violation, a serialization failure, a deadlock), it is
+//!   a [`StoreError::VersionConflict`] too, or [`StoreError::DuplicateEvent`]
+//!   when it was on an event id.
+//! - **Time limits.** Every statement runs under a lock timeout (default
+//!   5 s) and a statement timeout (default 30 s) of
+//!   [`PostgresOptions`], set on every connection and again in every save's
+//!   transaction (`SET LOCAL`), whatever the database's defaults: a session
+//!   that holds the append lock and stalls makes saves fail with
+//!   [`StoreError::Timeout`] instead of waiting for it.
+//! - **An unknown outcome is said.** When the connection fails at or after
+//!   the moment the `COMMIT` is sent (the server crashed, the network
+//!   broke), the batch may have been committed: the save returns
+//!   [`StoreError::OutcomeUnknown`], never a plain error. Every other error
+//!   from a save means nothing was written.
 //! - **Durability** is the server's: with PostgreSQL's default
 //!   `synchronous_commit = on`, a save that returned is on disk.
 //!
@@ -84,9 +111,10 @@ use std::fmt;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use ::postgres::error::{Severity, SqlState};
 use ::postgres::fallible_iterator::FallibleIterator;
 use ::postgres::types::ToSql;
-use ::postgres::{Client, Config, GenericClient, NoTls, Row, Statement};
+use ::postgres::{Client, Config, GenericClient, IsolationLevel, NoTls, Row, Statement};
 use scheduled_thread_pool::ScheduledThreadPool;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -105,6 +133,11 @@ pub const SCHEMA_VERSION: i64 = 1;
 /// A key for `pg_advisory_xact_lock`, held while a store creates its tables.
 const SETUP_LOCK: i64 = 0x6476_656e_7400;
 
+/// The comment on a schema the store created: what lets
+/// [`PostgresEventStore::drop_schema`] drop it.
+const SCHEMA_MARKER: &str =
+    "Created by the Dvent event store (PostgresEventStore::drop_schema may drop it)";
+
 /// How a [`PostgresEventStore`] connects.
 ///
 /// # Example
@@ -116,14 +149,19 @@ const SETUP_LOCK: i64 = 0x6476_656e_7400;
 /// let options = PostgresOptions::new()
 ///     .schema("orders")
 ///     .max_connections(4)
-///     .connection_timeout(Duration::from_secs(3));
+///     .connection_timeout(Duration::from_secs(3))
+///     .lock_timeout(Duration::from_secs(2));
 /// assert_eq!(options.get_schema(), Some("orders"));
+/// assert_eq!(options.get_lock_timeout(), Duration::from_secs(2));
+/// assert_eq!(options.get_statement_timeout(), Duration::from_secs(30));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PostgresOptions {
     schema: Option<String>,
     max_connections: u32,
     connection_timeout: Duration,
+    lock_timeout: Duration,
+    statement_timeout: Duration,
 }
 
 impl Default for PostgresOptions {
@@ -132,16 +170,57 @@ impl Default for PostgresOptions {
             schema: None,
             max_connections: 8,
             connection_timeout: Duration::from_secs(10),
+            lock_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(30),
         }
     }
 }
 
 impl PostgresOptions {
     /// The defaults: no schema of its own (the connection's `search_path`
-    /// decides), at most 8 connections, 10 s to get one.
+    /// decides), at most 8 connections, 10 s to get one, 5 s to wait for a
+    /// lock, 30 s for a statement.
     #[must_use]
     pub fn new() -> Self {
         PostgresOptions::default()
+    }
+
+    /// How long a statement waits for a lock before it fails with
+    /// [`StoreError::Timeout`] (PostgreSQL's `lock_timeout`; default 5 s).
+    /// A save first waits for the append lock, held by the save before it
+    /// for a few milliseconds, but for as long as it likes by a session that
+    /// locks the row and stalls: this bounds that wait. Set for every save's
+    /// transaction (`SET LOCAL`) and for every connection, whatever the
+    /// database's default. Rounded up to whole milliseconds, at most about
+    /// 24 days; [`Duration::ZERO`] waits without limit (not advised).
+    #[must_use]
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
+    }
+
+    /// How long one statement may run before the server cancels it and it
+    /// fails with [`StoreError::Timeout`] (PostgreSQL's `statement_timeout`;
+    /// default 30 s). A read of the whole store is one statement: give a
+    /// large store time to send it. Set as the lock timeout is; rounded up
+    /// to whole milliseconds; [`Duration::ZERO`] is no limit.
+    #[must_use]
+    pub fn statement_timeout(mut self, timeout: Duration) -> Self {
+        self.statement_timeout = timeout;
+        self
+    }
+
+    /// The lock timeout (see [`lock_timeout`](PostgresOptions::lock_timeout)).
+    #[must_use]
+    pub fn get_lock_timeout(&self) -> Duration {
+        self.lock_timeout
+    }
+
+    /// The statement timeout (see
+    /// [`statement_timeout`](PostgresOptions::statement_timeout)).
+    #[must_use]
+    pub fn get_statement_timeout(&self) -> Duration {
+        self.statement_timeout
     }
 
     /// Keeps the store's tables in this schema (created when missing), so
@@ -202,23 +281,58 @@ struct Shared {
     pool: r2d2::Pool<Manager>,
     sql: Sql,
     schema: Option<String>,
+    limits: Limits,
+    connection_timeout: Duration,
+}
+
+/// The time limits a store's connections and transactions run under.
+#[derive(Clone, Copy, Debug)]
+struct Limits {
+    lock: Duration,
+    statement: Duration,
+}
+
+impl Limits {
+    /// The settings, as `SET` statements (`local`: for the transaction only).
+    fn settings(self, local: bool) -> String {
+        let scope = if local { "SET LOCAL" } else { "SET" };
+        format!(
+            "{scope} lock_timeout = {}; {scope} statement_timeout = {}",
+            millis(self.lock),
+            millis(self.statement)
+        )
+    }
+}
+
+/// A duration in whole milliseconds for a PostgreSQL setting, rounded up (a
+/// non-zero duration never becomes 0, which means "no limit"), at most the
+/// largest the server takes.
+fn millis(duration: Duration) -> i64 {
+    let ms = duration.as_nanos().div_ceil(1_000_000);
+    i64::try_from(ms)
+        .unwrap_or(i64::MAX)
+        .min(i64::from(i32::MAX))
 }
 
 impl PostgresEventStore<Data> {
     /// Connects to the database at `url`, with the tables in the first
     /// schema of the connection's `search_path`, creating them when missing.
+    /// Time: one connection and two to four round trips.
     ///
     /// # Errors
     ///
     /// [`StoreError::Backend`] when the server cannot be reached or refuses
-    /// (the server's message is kept), [`StoreError::UnsupportedSchema`] for
+    /// (its SQLSTATE, message, detail and hint are in the message, and the
+    /// client's error is the source), [`StoreError::Timeout`] when setting
+    /// up waits too long for a lock, [`StoreError::UnsupportedSchema`] for
     /// tables of another schema version.
     pub fn connect(url: &str) -> Result<Self, StoreError> {
         PostgresEventStore::connect_typed(url, PostgresOptions::new())
     }
 
     /// As [`connect`](PostgresEventStore::connect), with the tables in
-    /// `schema` (created when missing).
+    /// `schema` (created when missing, and then marked as Dvent's, so that
+    /// [`drop_schema`](PostgresEventStore::drop_schema) may drop it).
     ///
     /// # Errors
     ///
@@ -247,10 +361,14 @@ impl<D> PostgresEventStore<D> {
     ///
     /// As [`connect_with_schema`](PostgresEventStore::connect_with_schema).
     pub fn connect_typed(url: &str, options: PostgresOptions) -> Result<Self, StoreError> {
-        let mut config: Config = url.parse().map_err(|e| {
-            StoreError::Backend(format!(
-                "PostgreSQL: the URL should be a postgresql:// URL or key=value pairs ({e})"
-            ))
+        let mut config: Config = url.parse().map_err(|e: ::postgres::Error| {
+            StoreError::Backend {
+                message: format!(
+                    "PostgreSQL: the URL should be a postgresql:// URL or key=value pairs, found one that is not ({})",
+                    describe(&e)
+                ),
+                source: Some(Box::new(e)),
+            }
         })?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(options.connection_timeout);
@@ -258,12 +376,26 @@ impl<D> PostgresEventStore<D> {
         if let Some(schema) = &options.schema {
             check_schema_name(schema)?;
         }
-        let sql = Sql::new(options.schema.as_deref());
+        let limits = Limits {
+            lock: options.lock_timeout,
+            statement: options.statement_timeout,
+        };
+        let sql = Sql::new(options.schema.as_deref(), limits);
+        let manager = Manager {
+            config,
+            session: limits.settings(false),
+        };
         // Set up on a connection of its own, so that a bad URL or password
         // fails at once with the server's message.
-        let mut client = config.connect(NoTls).map_err(|e| backend(&e))?;
-        set_up(&mut client, options.schema.as_deref(), &sql)?;
-        drop(client);
+        let mut connection =
+            r2d2::ManageConnection::connect(&manager).map_err(|e| pg_error(e, limits))?;
+        set_up(
+            &mut connection.client,
+            options.schema.as_deref(),
+            &sql,
+            limits,
+        )?;
+        drop(connection);
         let pool = r2d2::Pool::builder()
             .max_size(options.max_connections)
             .min_idle(Some(0))
@@ -272,12 +404,14 @@ impl<D> PostgresEventStore<D> {
             .test_on_check_out(false)
             .connection_timeout(options.connection_timeout)
             .thread_pool(connector_threads())
-            .build_unchecked(Manager { config });
+            .build_unchecked(manager);
         Ok(PostgresEventStore {
             shared: Arc::new(Shared {
                 pool,
                 sql,
                 schema: options.schema,
+                limits,
+                connection_timeout: options.connection_timeout,
             }),
             publisher: None,
         })
@@ -300,34 +434,91 @@ impl<D> PostgresEventStore<D> {
         self.shared.schema.as_deref()
     }
 
-    /// Drops the store's schema with every table and event in it, for good:
-    /// for tests that made a schema of their own. The store (and its clones)
-    /// can no longer be used.
+    /// Drops what the store created, for good: for tests that made a schema
+    /// of their own. The store (and its clones) can no longer be used.
+    ///
+    /// Only a schema the store created (marked so with a comment when it
+    /// was created) is dropped: its three tables with every event in them,
+    /// then the schema itself, unless someone put other objects in it, which
+    /// are then kept, with the schema. A schema that existed before (such as
+    /// `public`) is refused and nothing is dropped. One transaction: all of
+    /// that, or nothing. A schema that is already gone is not an error.
     ///
     /// # Errors
     ///
     /// [`StoreError::Backend`] when the store was connected without a schema
-    /// of its own (it never drops a shared one), and database errors.
+    /// of its own, when the schema was not created by the store (nothing is
+    /// dropped), when another object depends on the store's tables (a view
+    /// on `events`, say; nothing is dropped), and database errors;
+    /// [`StoreError::Timeout`] when a lock is not granted in time (another
+    /// session using the tables).
     pub fn drop_schema(&self) -> Result<(), StoreError> {
         let Some(schema) = &self.shared.schema else {
-            return Err(StoreError::Backend(
-                "PostgreSQL: the store should have a schema of its own to drop, found none (it uses the search_path)"
+            return Err(StoreError::Backend {
+                message: "PostgreSQL: the store should have a schema of its own to drop, found none (it uses the search_path)"
                     .to_string(),
-            ));
+                source: None,
+            });
         };
-        let mut connection = self.connection()?;
-        connection.statements.clear();
-        connection
+        let limits = self.shared.limits;
+        let fail = |e| pg_error(e, limits);
+        let mut pooled = self.connection()?;
+        pooled.statements.clear();
+        let mut tx = pooled
             .client
-            .batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", quote(schema)))
-            .map_err(|e| backend(&e))
+            .build_transaction()
+            .isolation_level(IsolationLevel::ReadCommitted)
+            .read_only(false)
+            .start()
+            .map_err(fail)?;
+        let Some(row) = tx
+            .query_opt(
+                "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = $1",
+                &[schema],
+            )
+            .map_err(fail)?
+        else {
+            return Ok(());
+        };
+        let comment: Option<String> = row.try_get(0).map_err(fail)?;
+        if comment.as_deref() != Some(SCHEMA_MARKER) {
+            return Err(StoreError::Backend {
+                message: format!(
+                    "PostgreSQL: drop_schema drops only a schema the store created, marked with the comment {SCHEMA_MARKER:?}; \
+                     schema {schema:?} has {}, so it was there before (or made by someone else) and nothing was dropped",
+                    comment.map_or_else(
+                        || "no comment".to_string(),
+                        |c| format!("the comment {c:?}")
+                    )
+                ),
+                source: None,
+            });
+        }
+        let q = quote(schema);
+        tx.batch_execute(&format!(
+            "DROP TABLE IF EXISTS {q}.events, {q}.streams, {q}.dvent_store; SAVEPOINT dvent_tables"
+        ))
+        .map_err(fail)?;
+        match tx.batch_execute(&format!("DROP SCHEMA {q}")) {
+            Ok(()) => {}
+            Err(e) if e.code() == Some(&SqlState::DEPENDENT_OBJECTS_STILL_EXIST) => {
+                // Someone else's objects are in it: they stay, with the schema.
+                tx.batch_execute("ROLLBACK TO SAVEPOINT dvent_tables")
+                    .map_err(fail)?;
+            }
+            Err(e) => return Err(fail(e)),
+        }
+        tx.commit().map_err(fail)
     }
 
     fn connection(&self) -> Result<r2d2::PooledConnection<Manager>, StoreError> {
-        self.shared
-            .pool
-            .get()
-            .map_err(|e| StoreError::Backend(format!("PostgreSQL: no connection: {e}")))
+        self.shared.pool.get().map_err(|e| StoreError::Backend {
+            message: format!(
+                "PostgreSQL: a connection should be ready within the connection timeout of {:?}, found none ({e})",
+                self.shared.connection_timeout
+            ),
+            source: Some(Box::new(e)),
+        })
     }
 }
 
@@ -348,9 +539,12 @@ fn connector_threads() -> Arc<ScheduledThreadPool> {
 
 fn check_schema_name(schema: &str) -> Result<(), StoreError> {
     if schema.is_empty() || schema.len() > 63 || schema.contains('\0') {
-        return Err(StoreError::Backend(format!(
-            "PostgreSQL: a schema name should be 1 to 63 bytes without NUL, found {schema:?}"
-        )));
+        return Err(StoreError::Backend {
+            message: format!(
+                "PostgreSQL: a schema name should be 1 to 63 bytes without NUL, found {schema:?}"
+            ),
+            source: None,
+        });
     }
     Ok(())
 }
@@ -360,40 +554,110 @@ fn quote(identifier: &str) -> String {
     format!("\"{}\"", identifier.replace('"', "\"\""))
 }
 
-fn backend(error: &::postgres::Error) -> StoreError {
-    let detail = error
-        .as_db_error()
-        .and_then(|db| db.detail())
-        .map(|d| format!(" ({d})"))
-        .unwrap_or_default();
-    StoreError::Backend(format!("PostgreSQL: {error}{detail}"))
+/// A client error in words: for a server's error its severity, SQLSTATE,
+/// message, detail and hint; for another its whole chain of causes.
+fn describe(error: &::postgres::Error) -> String {
+    use std::fmt::Write as _;
+    let mut text = String::from("PostgreSQL: ");
+    if let Some(db) = error.as_db_error() {
+        let _ = write!(
+            text,
+            "{} {}: {}",
+            db.severity(),
+            db.code().code(),
+            db.message()
+        );
+        if let Some(detail) = db.detail() {
+            let _ = write!(text, "; detail: {detail}");
+        }
+        if let Some(hint) = db.hint() {
+            let _ = write!(text, "; hint: {hint}");
+        }
+        return text;
+    }
+    let _ = write!(text, "{error}");
+    let mut cause = std::error::Error::source(error);
+    while let Some(e) = cause {
+        let _ = write!(text, ": {e}");
+        cause = e.source();
+    }
+    text
+}
+
+/// A client error as a store error: a lock or statement timeout is
+/// [`StoreError::Timeout`], anything else [`StoreError::Backend`]; the
+/// client's error is kept as the source.
+fn pg_error(error: ::postgres::Error, limits: Limits) -> StoreError {
+    let message = describe(&error);
+    let timeout = match error.code() {
+        Some(code) if *code == SqlState::LOCK_NOT_AVAILABLE => {
+            Some(("waiting for a lock", limits.lock))
+        }
+        Some(code) if *code == SqlState::QUERY_CANCELED => Some(("a statement", limits.statement)),
+        _ => None,
+    };
+    match timeout {
+        Some((what, limit)) => StoreError::Timeout {
+            what: what.to_string(),
+            limit,
+            message,
+            source: Box::new(error),
+        },
+        None => StoreError::Backend {
+            message,
+            source: Some(Box::new(error)),
+        },
+    }
+}
+
+/// A client error that cannot be a timeout (decoding a column, say) as
+/// [`StoreError::Backend`].
+fn backend(error: ::postgres::Error) -> StoreError {
+    StoreError::Backend {
+        message: describe(&error),
+        source: Some(Box::new(error)),
+    }
 }
 
 /// Creates the schema when missing and checks its version.
-fn set_up(client: &mut Client, schema: Option<&str>, sql: &Sql) -> Result<(), StoreError> {
-    if !marker_exists(client, sql)? {
-        let mut tx = client.transaction().map_err(|e| backend(&e))?;
+fn set_up(
+    client: &mut Client,
+    schema: Option<&str>,
+    sql: &Sql,
+    limits: Limits,
+) -> Result<(), StoreError> {
+    let fail = |e| pg_error(e, limits);
+    if !marker_exists(client, sql).map_err(fail)? {
+        let mut tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::ReadCommitted)
+            .read_only(false)
+            .start()
+            .map_err(fail)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SETUP_LOCK])
-            .map_err(|e| backend(&e))?;
-        if !marker_exists(&mut tx, sql)? {
+            .map_err(fail)?;
+        if !marker_exists(&mut tx, sql).map_err(fail)? {
             if let Some(schema) = schema {
                 let exists = tx
                     .query_opt("SELECT 1 FROM pg_namespace WHERE nspname = $1", &[&schema])
-                    .map_err(|e| backend(&e))?
+                    .map_err(fail)?
                     .is_some();
                 if !exists {
-                    tx.batch_execute(&format!("CREATE SCHEMA {}", quote(schema)))
-                        .map_err(|e| backend(&e))?;
+                    let q = quote(schema);
+                    tx.batch_execute(&format!(
+                        "CREATE SCHEMA {q}; COMMENT ON SCHEMA {q} IS '{SCHEMA_MARKER}'"
+                    ))
+                    .map_err(fail)?;
                 }
             }
-            tx.batch_execute(&sql.create).map_err(|e| backend(&e))?;
+            tx.batch_execute(&sql.create).map_err(fail)?;
         }
-        tx.commit().map_err(|e| backend(&e))?;
+        tx.commit().map_err(fail)?;
     }
     let found: i32 = client
         .query_one(&sql.version, &[])
         .and_then(|row| row.try_get(0))
-        .map_err(|e| backend(&e))?;
+        .map_err(fail)?;
     if i64::from(found) != SCHEMA_VERSION {
         return Err(StoreError::UnsupportedSchema {
             found: found.into(),
@@ -403,18 +667,21 @@ fn set_up(client: &mut Client, schema: Option<&str>, sql: &Sql) -> Result<(), St
     Ok(())
 }
 
-fn marker_exists(client: &mut impl GenericClient, sql: &Sql) -> Result<bool, StoreError> {
+fn marker_exists(client: &mut impl GenericClient, sql: &Sql) -> Result<bool, ::postgres::Error> {
     client
         .query_one("SELECT to_regclass($1) IS NOT NULL", &[&sql.marker])
         .and_then(|row| row.try_get(0))
-        .map_err(|e| backend(&e))
 }
 
 /// The store's SQL, with its table names.
 struct Sql {
+    /// Opens a save's transaction: isolation and limits whatever the
+    /// database's defaults.
+    begin: String,
     marker: String,
     create: String,
     version: String,
+    current_version: String,
     lock: String,
     state: String,
     write: String,
@@ -425,10 +692,17 @@ struct Sql {
 }
 
 impl Sql {
-    fn new(schema: Option<&str>) -> Self {
+    fn new(schema: Option<&str>, limits: Limits) -> Self {
         let p = schema.map(|s| format!("{}.", quote(s))).unwrap_or_default();
         let columns = "position, event_id::text, stream_id, version, type, timestamp, data::text";
         Sql {
+            // Read committed: the read after the lock must see every save
+            // committed before it took the lock (a repeatable read snapshot,
+            // taken before the wait, would not).
+            begin: format!(
+                "START TRANSACTION ISOLATION LEVEL READ COMMITTED, READ WRITE; {}",
+                limits.settings(true)
+            ),
             marker: format!("{p}dvent_store"),
             create: format!(
                 "CREATE TABLE {p}dvent_store (
@@ -454,6 +728,7 @@ impl Sql {
                 INSERT INTO {p}dvent_store (id, schema_version) VALUES (1, {SCHEMA_VERSION});"
             ),
             version: format!("SELECT schema_version FROM {p}dvent_store WHERE id = 1"),
+            current_version: format!("SELECT version FROM {p}streams WHERE stream_id = $1::text"),
             lock: format!("SELECT id FROM {p}dvent_store WHERE id = 1 FOR UPDATE"),
             // Run after the lock is taken, as a statement of its own, so that
             // its snapshot holds every save committed before.
@@ -502,10 +777,16 @@ impl Sql {
 struct Connection {
     client: Client,
     statements: HashMap<String, Statement>,
+    /// Set when the connection's state is unknown (a rollback failed): the
+    /// pool then closes it instead of handing it out again.
+    broken: bool,
 }
 
 struct Manager {
     config: Config,
+    /// The session's limits, set on every new connection (reads run under
+    /// them; a save sets them again for its transaction).
+    session: String,
 }
 
 impl r2d2::ManageConnection for Manager {
@@ -513,9 +794,12 @@ impl r2d2::ManageConnection for Manager {
     type Error = ::postgres::Error;
 
     fn connect(&self) -> Result<Connection, ::postgres::Error> {
+        let mut client = self.config.connect(NoTls)?;
+        client.batch_execute(&self.session)?;
         Ok(Connection {
-            client: self.config.connect(NoTls)?,
+            client,
             statements: HashMap::new(),
+            broken: false,
         })
     }
 
@@ -524,7 +808,93 @@ impl r2d2::ManageConnection for Manager {
     }
 
     fn has_broken(&self, connection: &mut Connection) -> bool {
-        connection.client.is_closed()
+        connection.broken || connection.client.is_closed()
+    }
+}
+
+/// A save's open transaction on a pooled connection, rolled back when it is
+/// dropped before [`Open::commit`] (an error, an early return, a panic), so
+/// that no connection goes back to the pool inside a transaction.
+struct Open<'a> {
+    connection: &'a mut Connection,
+    finished: bool,
+}
+
+/// How a commit ended, when it did not succeed.
+enum CommitFailure {
+    /// The server refused it (an `ERROR`): the transaction was rolled back.
+    Refused(::postgres::Error),
+    /// The connection was closed before the commit was sent: nothing was
+    /// written.
+    NotSent(::postgres::Error),
+    /// The connection failed once the commit was sent: the outcome is not
+    /// known.
+    Unknown(::postgres::Error),
+}
+
+impl<'a> Open<'a> {
+    /// Opens the transaction (one round trip): read committed and read-write
+    /// whatever the database's defaults, with the store's limits.
+    fn begin(connection: &'a mut Connection, begin: &str) -> Result<Self, ::postgres::Error> {
+        let open = Open {
+            connection,
+            finished: false,
+        };
+        // On an error the guard rolls back whatever part of it ran.
+        open.connection.client.batch_execute(begin)?;
+        Ok(open)
+    }
+
+    /// The statement for `sql`, prepared once per connection.
+    fn prepared(&mut self, sql: &str) -> Result<Statement, ::postgres::Error> {
+        let Connection {
+            client, statements, ..
+        } = &mut *self.connection;
+        prepared(client, statements, sql)
+    }
+
+    fn client(&mut self) -> &mut Client {
+        &mut self.connection.client
+    }
+
+    /// Commits: `Ok` only once the server confirmed it.
+    fn commit(mut self) -> Result<(), CommitFailure> {
+        self.finished = true;
+        let connection = &mut *self.connection;
+        if connection.client.is_closed() {
+            connection.broken = true;
+            // Sends nothing (the client knows the connection is closed);
+            // called for the client's error.
+            return connection
+                .client
+                .batch_execute("COMMIT")
+                .map_err(CommitFailure::NotSent);
+        }
+        match connection.client.batch_execute("COMMIT") {
+            Ok(()) => Ok(()),
+            // An ERROR (not FATAL or PANIC) to a COMMIT: the server ended
+            // the transaction without committing, and the session goes on.
+            Err(e)
+                if e.as_db_error()
+                    .is_some_and(|db| db.parsed_severity() == Some(Severity::Error)) =>
+            {
+                Err(CommitFailure::Refused(e))
+            }
+            // The connection failed, or the server ended the session: the
+            // commit may have happened before it did.
+            Err(e) => {
+                connection.broken = true;
+                Err(CommitFailure::Unknown(e))
+            }
+        }
+    }
+}
+
+impl Drop for Open<'_> {
+    fn drop(&mut self) {
+        if !self.finished && self.connection.client.batch_execute("ROLLBACK").is_err() {
+            self.connection.broken = true;
+        }
     }
 }
 
@@ -533,11 +903,11 @@ fn prepared(
     client: &mut impl GenericClient,
     statements: &mut HashMap<String, Statement>,
     sql: &str,
-) -> Result<Statement, StoreError> {
+) -> Result<Statement, ::postgres::Error> {
     if let Some(statement) = statements.get(sql) {
         return Ok(statement.clone());
     }
-    let statement = client.prepare(sql).map_err(|e| backend(&e))?;
+    let statement = client.prepare(sql)?;
     statements.insert(sql.to_string(), statement.clone());
     Ok(statement)
 }
@@ -546,12 +916,33 @@ fn u64_to_sql(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+/// Why a save's transaction stopped.
+enum Failure {
+    /// The store decided (a conflict, a bad batch): said as it is.
+    Store(StoreError),
+    /// The client or the server failed: see
+    /// [`PostgresEventStore::save_error`].
+    Client(::postgres::Error),
+}
+
+impl From<StoreError> for Failure {
+    fn from(error: StoreError) -> Self {
+        Failure::Store(error)
+    }
+}
+
+impl From<::postgres::Error> for Failure {
+    fn from(error: ::postgres::Error) -> Self {
+        Failure::Client(error)
+    }
+}
+
 /// Decodes a row selected with the event columns.
 fn event_from_row<D: DeserializeOwned>(
     row: &Row,
     decoder: &mut Decoder,
 ) -> Result<Event<D>, StoreError> {
-    let position: i64 = row.try_get(0).map_err(|e| backend(&e))?;
+    let position: i64 = row.try_get(0).map_err(backend)?;
     let stream_id: &str = row
         .try_get(2)
         .map_err(|e| codec::corrupt(b"", position, format!("stream_id: {e}")))?;
@@ -575,36 +966,87 @@ impl<D> PostgresEventStore<D>
 where
     D: Serialize + DeserializeOwned + Clone,
 {
+    /// A client error as a store error, under this store's limits.
+    fn fail(&self, error: ::postgres::Error) -> StoreError {
+        pg_error(error, self.shared.limits)
+    }
+
     fn append(
         &self,
         stream_id: &str,
         events: &[Event<D>],
         expected: ExpectedVersion,
     ) -> Result<Vec<Event<D>>, StoreError> {
-        let sql = &self.shared.sql;
+        if stream_id.contains('\0') {
+            // PostgreSQL's text cannot hold it: the shared check refuses it
+            // (as every store does) before anything is sent.
+            prepare_batch(stream_id, &Name::from(stream_id), events, expected, 0)?;
+            return Err(StoreError::Backend {
+                message: format!(
+                    "PostgreSQL: a stream id should have no NUL character to be stored in PostgreSQL, found {stream_id:?}"
+                ),
+                source: None,
+            });
+        }
         let ids: Vec<String> = events
             .iter()
             .map(|e| e.id().hyphenated().to_string())
             .collect();
         let mut pooled = self.connection()?;
-        let Connection { client, statements } = &mut *pooled;
-        let mut tx = client.transaction().map_err(|e| backend(&e))?;
-
-        let lock = prepared(&mut tx, statements, &sql.lock)?;
-        if tx.query(&lock, &[]).map_err(|e| backend(&e))?.len() != 1 {
-            return Err(StoreError::Backend(
-                "PostgreSQL: the row of dvent_store (the append lock) should be there, found none"
-                    .to_string(),
-            ));
+        let connection = &mut *pooled;
+        // The stream's version as read in the transaction.
+        let mut current = 0;
+        let mut open = Open::begin(connection, &self.shared.sql.begin).map_err(|e| self.fail(e))?;
+        let batch = match self.write(&mut open, stream_id, events, &ids, expected, &mut current) {
+            Ok(batch) if batch.is_empty() => return Ok(batch),
+            Ok(batch) => batch,
+            Err(Failure::Store(error)) => return Err(error),
+            Err(Failure::Client(error)) => {
+                drop(open);
+                return Err(self.save_error(connection, error, stream_id, &ids, expected, current));
+            }
+        };
+        match open.commit() {
+            Ok(()) => Ok(batch),
+            Err(CommitFailure::Refused(error)) => {
+                Err(self.save_error(connection, error, stream_id, &ids, expected, current))
+            }
+            Err(CommitFailure::NotSent(error)) => Err(self.fail(error)),
+            Err(CommitFailure::Unknown(error)) => Err(StoreError::OutcomeUnknown {
+                stream_id: stream_id.to_string(),
+                message: describe(&error),
+                source: Box::new(error),
+            }),
         }
-        let state = prepared(&mut tx, statements, &sql.state)?;
-        let row = tx
-            .query_one(&state, &[&stream_id, &ids])
-            .map_err(|e| backend(&e))?;
-        let current: Option<i64> = row.try_get(0).map_err(|e| backend(&e))?;
-        let last_position: i64 = row.try_get(1).map_err(|e| backend(&e))?;
-        let next_number: i64 = row.try_get(2).map_err(|e| backend(&e))?;
-        let stored_ids: Vec<String> = row.try_get(3).map_err(|e| backend(&e))?;
+    }
+
+    /// Within the open transaction: takes the append lock, reads the
+    /// stream's state, checks the batch and writes it. An empty result:
+    /// nothing to write.
+    fn write(
+        &self,
+        open: &mut Open<'_>,
+        stream_id: &str,
+        events: &[Event<D>],
+        ids: &[String],
+        expected: ExpectedVersion,
+        current_out: &mut u64,
+    ) -> Result<Vec<Event<D>>, Failure> {
+        let sql = &self.shared.sql;
+        let lock = open.prepared(&sql.lock)?;
+        if open.client().query(&lock, &[])?.len() != 1 {
+            return Err(Failure::Store(StoreError::Backend {
+                message: "PostgreSQL: the row of dvent_store (the append lock) should be there, found none"
+                    .to_string(),
+                source: None,
+            }));
+        }
+        let state = open.prepared(&sql.state)?;
+        let row = open.client().query_one(&state, &[&stream_id, &ids])?;
+        let current: Option<i64> = row.try_get(0)?;
+        let last_position: i64 = row.try_get(1)?;
+        let next_number: i64 = row.try_get(2)?;
+        let stored_ids: Vec<String> = row.try_get(3)?;
 
         let current = match current {
             None => 0,
@@ -616,18 +1058,18 @@ where
                 )
             })?,
         };
+        *current_out = current;
         let batch = prepare_batch(stream_id, &Name::from(stream_id), events, expected, current)?;
         if batch.is_empty() {
-            // Nothing to write: dropping the transaction rolls it back.
             return Ok(batch);
         }
         let stored_ids: HashSet<&str> = stored_ids.iter().map(String::as_str).collect();
         let mut in_batch = HashSet::with_capacity(batch.len());
-        for (event, id) in batch.iter().zip(&ids) {
+        for (event, id) in batch.iter().zip(ids) {
             if stored_ids.contains(id.as_str()) || !in_batch.insert(event.id()) {
-                return Err(StoreError::DuplicateEvent {
+                return Err(Failure::Store(StoreError::DuplicateEvent {
                     event_id: event.id(),
-                });
+                }));
             }
         }
         let encoded = batch
@@ -654,7 +1096,7 @@ where
         let data: Vec<&str> = encoded.iter().map(|v| v.data.as_str()).collect();
         let event_ids: Vec<&str> = encoded.iter().map(|v| v.event_id.as_str()).collect();
         let new_version = versions.last().copied().unwrap_or_default();
-        let write = prepared(&mut tx, statements, &sql.write)?;
+        let write = open.prepared(&sql.write)?;
         let params: [&(dyn ToSql + Sync); 10] = [
             &next_number,
             &stream_id,
@@ -667,9 +1109,67 @@ where
             &timestamps,
             &data,
         ];
-        tx.execute(&write, &params).map_err(|e| backend(&e))?;
-        tx.commit().map_err(|e| backend(&e))?;
+        open.client().execute(&write, &params)?;
         Ok(batch)
+    }
+
+    /// The store error for a save the server refused (its transaction is
+    /// over): a race another writer won (a unique violation, a
+    /// serialization failure, a deadlock) is a [`StoreError::VersionConflict`]
+    /// naming the stream's version now, or [`StoreError::DuplicateEvent`]
+    /// when it was on an event id; anything else is as
+    /// [`pg_error`] says.
+    fn save_error(
+        &self,
+        connection: &mut Connection,
+        error: ::postgres::Error,
+        stream_id: &str,
+        ids: &[String],
+        expected: ExpectedVersion,
+        current: u64,
+    ) -> StoreError {
+        let Some(db) = error.as_db_error() else {
+            return self.fail(error);
+        };
+        let code = db.code();
+        if *code == SqlState::UNIQUE_VIOLATION
+            && db.constraint().is_some_and(|c| c.ends_with("event_id_key"))
+        {
+            let detail = db.detail().unwrap_or_default();
+            if let Some(event_id) = ids
+                .iter()
+                .filter(|id| detail.contains(id.as_str()))
+                .find_map(|id| uuid::Uuid::parse_str(id).ok())
+            {
+                return StoreError::DuplicateEvent { event_id };
+            }
+            return self.fail(error);
+        }
+        if *code == SqlState::UNIQUE_VIOLATION
+            || *code == SqlState::T_R_SERIALIZATION_FAILURE
+            || *code == SqlState::T_R_DEADLOCK_DETECTED
+        {
+            // Another writer got there first: the stream's version now (one
+            // more round trip, on this rare path), or as read before.
+            let found = connection
+                .client
+                .query_opt(&self.shared.sql.current_version, &[&stream_id])
+                .ok()
+                .flatten()
+                .and_then(|row| row.try_get::<_, i64>(0).ok())
+                .and_then(|v| u64::try_from(v).ok())
+                .unwrap_or(current);
+            log::debug!(
+                "PostgreSQL: a save to {stream_id:?} lost a race: {}",
+                describe(&error)
+            );
+            return StoreError::VersionConflict {
+                stream_id: stream_id.to_string(),
+                expected,
+                found,
+            };
+        }
+        self.fail(error)
     }
 
     /// Runs a read of events and decodes the rows as they arrive.
@@ -680,14 +1180,16 @@ where
         mut check: impl FnMut(&Event<D>, i64) -> Result<(), StoreError>,
     ) -> Result<Vec<Event<D>>, StoreError> {
         let mut pooled = self.connection()?;
-        let Connection { client, statements } = &mut *pooled;
-        let statement = prepared(client, statements, sql)?;
+        let Connection {
+            client, statements, ..
+        } = &mut *pooled;
+        let statement = prepared(client, statements, sql).map_err(|e| self.fail(e))?;
         let mut rows = client
             .query_raw(&statement, params.iter().copied())
-            .map_err(|e| backend(&e))?;
+            .map_err(|e| self.fail(e))?;
         let mut decoder = Decoder::new();
         let mut events = Vec::new();
-        while let Some(row) = rows.next().map_err(|e| backend(&e))? {
+        while let Some(row) = rows.next().map_err(|e| self.fail(e))? {
             let event = event_from_row(&row, &mut decoder)?;
             check(&event, row.try_get(0).unwrap_or(0))?;
             events.push(event);
@@ -715,6 +1217,10 @@ where
 
     fn get_events(&self, stream_id: Option<&str>, start: u64) -> Result<Vec<Event<D>>, StoreError> {
         let from = u64_to_sql(start);
+        if stream_id.is_some_and(|id| id.contains('\0')) {
+            // No stream id with NUL can be stored (saves refuse it).
+            return Ok(Vec::new());
+        }
         let Some(stream_id) = stream_id else {
             // Positions run 1, 2, 3, … without gaps: skipping `start` events
             // is reading the positions after `start`.
@@ -742,28 +1248,35 @@ where
     }
 
     fn get_last_event(&self, stream_id: &str) -> Result<Option<Event<D>>, StoreError> {
+        if stream_id.contains('\0') {
+            // No stream id with NUL can be stored (saves refuse it).
+            return Ok(None);
+        }
         let events = self.read_events(&self.shared.sql.last_event, &[&stream_id], |_, _| Ok(()))?;
         Ok(events.into_iter().next())
     }
 
     fn get_streams(&self, start: u64) -> Result<Vec<StreamInfo>, StoreError> {
         let mut pooled = self.connection()?;
-        let Connection { client, statements } = &mut *pooled;
-        let statement = prepared(client, statements, &self.shared.sql.streams)?;
+        let Connection {
+            client, statements, ..
+        } = &mut *pooled;
+        let statement =
+            prepared(client, statements, &self.shared.sql.streams).map_err(|e| self.fail(e))?;
         let rows = client
             .query(&statement, &[&u64_to_sql(start)])
-            .map_err(|e| backend(&e))?;
+            .map_err(|e| self.fail(e))?;
         rows.iter()
             .map(|row| {
-                let stream_id: &str = row.try_get(1).map_err(|e| backend(&e))?;
+                let stream_id: &str = row.try_get(1).map_err(backend)?;
                 let fail = |reason: String| codec::corrupt(stream_id.as_bytes(), 0, reason);
-                let number: i64 = row.try_get(0).map_err(|e| backend(&e))?;
+                let number: i64 = row.try_get(0).map_err(backend)?;
                 let number = u64::try_from(number).map_err(|_| {
                     fail(format!(
                         "streams.number should be a whole number, found {number}"
                     ))
                 })?;
-                let timestamp: &str = row.try_get(2).map_err(|e| backend(&e))?;
+                let timestamp: &str = row.try_get(2).map_err(backend)?;
                 let timestamp = codec::decode_timestamp(timestamp.as_bytes()).map_err(fail)?;
                 Ok(StreamInfo {
                     number,
@@ -801,8 +1314,23 @@ mod tests {
     #[test]
     fn identifiers_are_quoted() {
         assert_eq!(quote("a\"b"), "\"a\"\"b\"");
-        assert!(Sql::new(Some("x")).lock.contains("\"x\".dvent_store"));
-        assert!(Sql::new(None).lock.contains(" dvent_store "));
+        let limits = Limits {
+            lock: Duration::from_secs(5),
+            statement: Duration::from_micros(1),
+        };
+        assert!(
+            Sql::new(Some("x"), limits)
+                .lock
+                .contains("\"x\".dvent_store")
+        );
+        assert!(Sql::new(None, limits).lock.contains(" dvent_store "));
+        assert_eq!(
+            Sql::new(None, limits).begin,
+            "START TRANSACTION ISOLATION LEVEL READ COMMITTED, READ WRITE; \
+             SET LOCAL lock_timeout = 5000; SET LOCAL statement_timeout = 1"
+        );
+        assert_eq!(millis(Duration::ZERO), 0);
+        assert_eq!(millis(Duration::from_secs(u64::MAX)), i64::from(i32::MAX));
     }
 
     #[test]
@@ -823,7 +1351,8 @@ mod tests {
         let started = std::time::Instant::now();
         let err = PostgresEventStore::connect("postgresql://nobody@127.0.0.1:1/none").unwrap_err();
         assert!(
-            matches!(err, StoreError::Backend(ref m) if m.starts_with("PostgreSQL: ")),
+            matches!(err, StoreError::Backend { ref message, source: Some(_) }
+                if message.starts_with("PostgreSQL: error connecting to server: ")),
             "{err}"
         );
         assert!(started.elapsed() < Duration::from_secs(5));
@@ -1032,6 +1561,6 @@ mod tests {
         let err = PostgresEventStore::connect(&db.url)
             .map(|s| s.drop_schema().unwrap_err())
             .unwrap_or_else(|e| e);
-        assert!(matches!(err, StoreError::Backend(_)), "{err}");
+        assert!(matches!(err, StoreError::Backend { .. }), "{err}");
     }
 }

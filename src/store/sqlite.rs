@@ -239,10 +239,13 @@ impl<D> SqliteEventStore<D> {
     pub fn open_typed(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref();
         let connection = Connection::open(path)
-            .map_err(|e| backend(&e))
+            .map_err(backend)
             .and_then(set_up)
             .map_err(|e| match e {
-                StoreError::Backend(m) => StoreError::Backend(format!("{m} ({})", path.display())),
+                StoreError::Backend { message, source } => StoreError::Backend {
+                    message: format!("{message} ({})", path.display()),
+                    source,
+                },
                 other => other,
             })?;
         Ok(SqliteEventStore::make(connection, Some(Arc::from(path))))
@@ -256,7 +259,7 @@ impl<D> SqliteEventStore<D> {
     /// As [`open_in_memory`](SqliteEventStore::open_in_memory).
     pub fn open_in_memory_typed() -> Result<Self, StoreError> {
         let connection = Connection::open_in_memory()
-            .map_err(|e| backend(&e))
+            .map_err(backend)
             .and_then(set_up)?;
         Ok(SqliteEventStore::make(connection, None))
     }
@@ -306,7 +309,7 @@ impl<D> SqliteEventStore<D> {
     pub fn with_synchronous(self, synchronous: Synchronous) -> Result<Self, StoreError> {
         self.lock()
             .pragma_update(None, "synchronous", synchronous.pragma())
-            .map_err(|e| backend(&e))?;
+            .map_err(backend)?;
         Ok(self)
     }
 
@@ -319,7 +322,7 @@ impl<D> SqliteEventStore<D> {
     ///
     /// [`StoreError::Backend`] when SQLite refuses the setting.
     pub fn with_busy_timeout(self, timeout: Duration) -> Result<Self, StoreError> {
-        self.lock().busy_timeout(timeout).map_err(|e| backend(&e))?;
+        self.lock().busy_timeout(timeout).map_err(backend)?;
         Ok(self)
     }
 
@@ -342,32 +345,32 @@ impl<D> SqliteEventStore<D> {
 fn set_up(mut connection: Connection) -> Result<Connection, StoreError> {
     connection
         .busy_timeout(DEFAULT_BUSY_TIMEOUT)
-        .map_err(|e| backend(&e))?;
+        .map_err(backend)?;
     // Refuse an unknown schema before changing anything in the file.
     check_schema_version(&connection)?;
     // In memory the journal mode stays "memory"; a file goes to WAL.
     let _mode: String = connection
         .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
-        .map_err(|e| backend(&e))?;
+        .map_err(backend)?;
     connection
         .pragma_update(None, "synchronous", Synchronous::Full.pragma())
-        .map_err(|e| backend(&e))?;
+        .map_err(backend)?;
     // A larger page cache (64 MiB, SQLite's default is 2 MiB) keeps the
     // indexes' hot pages in memory instead of re-reading them from the OS on
     // every save.
     connection
         .pragma_update(None, "cache_size", -65_536)
-        .map_err(|e| backend(&e))?;
+        .map_err(backend)?;
     if check_schema_version(&connection)? == 0 {
         let tx = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| backend(&e))?;
+            .map_err(backend)?;
         // Checked again under the write lock: another process may have just
         // created it.
         if check_schema_version(&tx)? == 0 {
-            tx.execute_batch(SCHEMA).map_err(|e| backend(&e))?;
+            tx.execute_batch(SCHEMA).map_err(backend)?;
         }
-        tx.commit().map_err(|e| backend(&e))?;
+        tx.commit().map_err(backend)?;
     }
     Ok(connection)
 }
@@ -376,7 +379,7 @@ fn set_up(mut connection: Connection) -> Result<Connection, StoreError> {
 fn check_schema_version(connection: &Connection) -> Result<i64, StoreError> {
     let found: i64 = connection
         .pragma_query_value(None, "user_version", |row| row.get(0))
-        .map_err(|e| backend(&e))?;
+        .map_err(backend)?;
     if found == 0 || found == SCHEMA_VERSION {
         Ok(found)
     } else {
@@ -387,8 +390,11 @@ fn check_schema_version(connection: &Connection) -> Result<i64, StoreError> {
     }
 }
 
-fn backend(error: &rusqlite::Error) -> StoreError {
-    StoreError::Backend(format!("SQLite: {error}"))
+fn backend(error: rusqlite::Error) -> StoreError {
+    StoreError::Backend {
+        message: format!("SQLite: {error}"),
+        source: Some(Box::new(error)),
+    }
 }
 
 /// The text (or blob) in a column, or a reason saying what was there.
@@ -428,15 +434,15 @@ fn event_from_row<D: DeserializeOwned>(
     row: &Row<'_>,
     decoder: &mut Decoder,
 ) -> Result<Event<D>, StoreError> {
-    let get = |i: usize| row.get_ref(i).map_err(|e| backend(&e));
+    let get = |i: usize| row.get_ref(i).map_err(backend);
     let position = match get(0)? {
         ValueRef::Integer(n) => n,
         // An INTEGER PRIMARY KEY is always an integer.
         other => {
-            return Err(StoreError::Backend(format!(
-                "SQLite: position is {}",
-                describe(other)
-            )));
+            return Err(StoreError::Backend {
+                message: format!("SQLite: position is {}", describe(other)),
+                source: None,
+            });
         }
     };
     let stream_id = text_of("stream_id", get(2)?).map_err(|r| codec::corrupt(b"", position, r))?;
@@ -471,11 +477,11 @@ where
         let mut connection = self.lock();
         let tx = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| backend(&e))?;
+            .map_err(backend)?;
         let current: Option<i64> = tx
             .prepare_cached("SELECT version FROM streams WHERE stream_id = ?1")
             .and_then(|mut s| s.query_row([stream_id], |row| row.get(0)).optional())
-            .map_err(|e| backend(&e))?;
+            .map_err(backend)?;
         let current_version = match current {
             None => 0,
             Some(v) => u64::try_from(v).map_err(|_| {
@@ -499,23 +505,23 @@ where
         let last_position: i64 = tx
             .prepare_cached("SELECT COALESCE(MAX(position), 0) FROM events")
             .and_then(|mut s| s.query_row([], |row| row.get(0)))
-            .map_err(|e| backend(&e))?;
+            .map_err(backend)?;
         let new_version = u64_to_sql(stored.last().map_or(0, Event::version));
         if current.is_none() {
             let number: i64 = tx
                 .prepare_cached("SELECT COALESCE(MAX(number) + 1, 0) FROM streams")
                 .and_then(|mut s| s.query_row([], |row| row.get(0)))
-                .map_err(|e| backend(&e))?;
+                .map_err(backend)?;
             let first_timestamp = &encoded[0].timestamp;
             tx.prepare_cached(
                 "INSERT INTO streams (number, stream_id, timestamp, version) VALUES (?1, ?2, ?3, ?4)",
             )
             .and_then(|mut s| s.execute(params![number, stream_id, first_timestamp, new_version]))
-            .map_err(|e| backend(&e))?;
+            .map_err(backend)?;
         } else {
             tx.prepare_cached("UPDATE streams SET version = ?1 WHERE stream_id = ?2")
                 .and_then(|mut s| s.execute(params![new_version, stream_id]))
-                .map_err(|e| backend(&e))?;
+                .map_err(backend)?;
         }
         {
             let mut insert = tx
@@ -523,7 +529,7 @@ where
                     "INSERT INTO events (position, event_id, stream_id, version, type, timestamp, data) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )
-                .map_err(|e| backend(&e))?;
+                .map_err(backend)?;
             let mut in_batch = HashSet::with_capacity(stored.len());
             for ((event, values), position) in stored.iter().zip(&encoded).zip(last_position + 1..)
             {
@@ -550,11 +556,11 @@ where
                     {
                         return Err(duplicate);
                     }
-                    Err(e) => return Err(backend(&e)),
+                    Err(e) => return Err(backend(e)),
                 }
             }
         }
-        tx.commit().map_err(|e| backend(&e))?;
+        tx.commit().map_err(backend)?;
         Ok(stored)
     }
 }
@@ -563,7 +569,7 @@ fn id_is_stored(connection: &Connection, event_id: &str) -> Result<bool, StoreEr
     connection
         .prepare_cached("SELECT 1 FROM events WHERE event_id = ?1")
         .and_then(|mut s| s.exists([event_id]))
-        .map_err(|e| backend(&e))
+        .map_err(backend)
 }
 
 impl<D> EventStore<D> for SqliteEventStore<D>
@@ -593,12 +599,10 @@ where
                 .prepare_cached(&format!(
                     "SELECT {EVENT_COLUMNS} FROM events WHERE position > ?1 ORDER BY position"
                 ))
-                .map_err(|e| backend(&e))?;
-            let mut rows = statement
-                .query([u64_to_sql(start)])
-                .map_err(|e| backend(&e))?;
+                .map_err(backend)?;
+            let mut rows = statement.query([u64_to_sql(start)]).map_err(backend)?;
             let mut events = Vec::new();
-            while let Some(row) = rows.next().map_err(|e| backend(&e))? {
+            while let Some(row) = rows.next().map_err(backend)? {
                 events.push(event_from_row(row, &mut decoder)?);
             }
             return Ok(events);
@@ -611,12 +615,12 @@ where
                 "SELECT {EVENT_COLUMNS} FROM events \
                  WHERE stream_id = ?1 AND (version > ?2 OR version < 1) ORDER BY version"
             ))
-            .map_err(|e| backend(&e))?;
+            .map_err(backend)?;
         let mut rows = statement
             .query(params![stream_id, u64_to_sql(start)])
-            .map_err(|e| backend(&e))?;
+            .map_err(backend)?;
         let mut events: Vec<Event<D>> = Vec::new();
-        while let Some(row) = rows.next().map_err(|e| backend(&e))? {
+        while let Some(row) = rows.next().map_err(backend)? {
             let event = event_from_row(row, &mut decoder)?;
             let expected = start.saturating_add(events.len() as u64 + 1);
             if event.version() != expected {
@@ -640,9 +644,9 @@ where
             .prepare_cached(&format!(
                 "SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = ?1 ORDER BY version DESC LIMIT 1"
             ))
-            .map_err(|e| backend(&e))?;
-        let mut rows = statement.query([stream_id]).map_err(|e| backend(&e))?;
-        match rows.next().map_err(|e| backend(&e))? {
+            .map_err(backend)?;
+        let mut rows = statement.query([stream_id]).map_err(backend)?;
+        match rows.next().map_err(backend)? {
             Some(row) => event_from_row(row, &mut Decoder::new()).map(Some),
             None => Ok(None),
         }
@@ -654,13 +658,11 @@ where
             .prepare_cached(
                 "SELECT number, stream_id, timestamp FROM streams WHERE number >= ?1 ORDER BY number",
             )
-            .map_err(|e| backend(&e))?;
-        let mut rows = statement
-            .query([u64_to_sql(start)])
-            .map_err(|e| backend(&e))?;
+            .map_err(backend)?;
+        let mut rows = statement.query([u64_to_sql(start)]).map_err(backend)?;
         let mut streams = Vec::new();
-        while let Some(row) = rows.next().map_err(|e| backend(&e))? {
-            let get = |i: usize| row.get_ref(i).map_err(|e| backend(&e));
+        while let Some(row) = rows.next().map_err(backend)? {
+            let get = |i: usize| row.get_ref(i).map_err(backend);
             let stream_id =
                 text_of("streams.stream_id", get(1)?).map_err(|r| codec::corrupt(b"", 0, r))?;
             let fail = |reason: String| codec::corrupt(stream_id, 0, reason);
@@ -882,7 +884,7 @@ mod tests {
         std::fs::write(&path, vec![7u8; 4096]).unwrap();
         let err = SqliteEventStore::open(&path).unwrap_err();
         assert!(
-            matches!(err, StoreError::Backend(ref m) if m.contains("junk.sqlite")),
+            matches!(err, StoreError::Backend { ref message, source: Some(_) } if message.contains("junk.sqlite")),
             "{err}"
         );
     }
