@@ -345,6 +345,23 @@ where
         self.0.get_events(stream_id, start)
     }
 
+    fn read_all(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<dvent::store::Recorded<P>>, dvent::StoreError> {
+        self.0.read_all(after, limit)
+    }
+
+    fn read_stream(
+        &self,
+        stream_id: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<dvent::store::Recorded<P>>, dvent::StoreError> {
+        self.0.read_stream(stream_id, after, limit)
+    }
+
     fn get_last_event(&self, stream_id: &str) -> Result<Option<Event<P>>, dvent::StoreError> {
         self.0.get_last_event(stream_id)
     }

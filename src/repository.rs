@@ -85,12 +85,39 @@ impl<D: Clone> Repository<D> {
     /// An aggregate with no uncommitted events is returned as it is, and
     /// nothing is written.
     ///
+    /// **Safe to retry after any error**, [`StoreError::OutcomeUnknown`]
+    /// included: call it again with the same aggregate value. Its
+    /// uncommitted events carry their ids, timestamps and versions (given
+    /// by [`Aggregate::apply`]), so the retry sends the very same batch
+    /// with the same expectation, and the store either finds it stored and
+    /// returns it as stored (the idempotent append of
+    /// [`EventStore::save_events`]: written once, published once) or writes
+    /// it now; or it reports a real conflict. Time: one save.
+    ///
     /// # Errors
     ///
     /// [`StoreError::VersionConflict`] when another writer saved to the
     /// stream since this aggregate was loaded (optimistic concurrency):
-    /// nothing is saved; reload and decide again. Other store errors as
+    /// nothing is saved; reload and decide again.
+    /// [`StoreError::RetryMismatch`] when the aggregate's first uncommitted
+    /// event is already stored but its batch is not as stored (an aggregate
+    /// changed after a save, say). Other store errors as
     /// [`EventStore::save_events`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use dvent::{Aggregate, AggregateKind, Event, EventStore, InMemoryEventStore, Repository};
+    ///
+    /// let kind = AggregateKind::new("Todo");
+    /// let repo = Repository::new(InMemoryEventStore::new());
+    /// let todo = Aggregate::new(&kind).apply(Event::new("TodoAdded"));
+    /// let saved = repo.save_aggregate(&todo)?;
+    /// // Saved again (as after an error whose outcome was unknown): stored once.
+    /// assert_eq!(repo.save_aggregate(&todo)?, saved);
+    /// assert_eq!(repo.store().get_events(None, 0)?.len(), 1);
+    /// # Ok::<(), dvent::StoreError>(())
+    /// ```
     pub fn save_aggregate<S: Clone>(
         &self,
         aggregate: &Aggregate<S, D>,

@@ -19,16 +19,18 @@ mod error;
 mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub mod read;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-pub use error::StoreError;
+pub use error::{RetryDifference, StoreError};
 pub use memory::InMemoryEventStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresEventStore;
+pub use read::{Pages, Recorded};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteEventStore;
 
@@ -69,6 +71,13 @@ pub struct StreamInfo {
 ///   never be stored (empty, with a NUL, longer than
 ///   [`admission::MAX_NAME_BYTES`]) names no stream: reading it gives no
 ///   events and no last event (never an error), in every store.
+/// - **Idempotent appends.** Saving again a batch that is already stored,
+///   the same events (ids, types, timestamps, payloads) at the same
+///   versions of the same stream, succeeds and returns them as stored,
+///   writing nothing (see [`save_events`](EventStore::save_events)); so a
+///   save that failed with an unknown outcome
+///   ([`StoreError::OutcomeUnknown`]), or any other error, is safe to
+///   retry with the same events.
 ///
 /// The payload type `D` defaults to [`Data`].
 pub trait EventStore<D = Data>: Send + Sync {
@@ -78,15 +87,38 @@ pub trait EventStore<D = Data>: Send + Sync {
     ///
     /// An empty batch writes nothing, but the expectation is still checked.
     ///
+    /// **A retry is safe.** When the batch's first event id is already
+    /// stored, the save is taken for a retry of the one that stored it
+    /// (after an error whose outcome was unknown, say): if every event of
+    /// the batch is stored, in this stream, at consecutive versions, with
+    /// the same id, type, timestamp and payload (and a version of 0 or the
+    /// stored one), and `expected` accepts the stream as it was just before
+    /// them (`Exact(n)`: they are stored from version n + 1; `NoStream`: from
+    /// 1; `StreamExists`: from 2 on; `Any`: anywhere), the save succeeds,
+    /// writes nothing and returns the events as stored, whatever was saved
+    /// to the stream since. The publisher is not called for them: only the
+    /// save that writes a batch publishes it (so a batch whose first save
+    /// committed but reported [`StoreError::OutcomeUnknown`] is published by
+    /// neither; publishers are at most once, and reading the store from a
+    /// position sees every event). This is judged in the same atomic step
+    /// as a write, so retries racing each other store the batch once. Time:
+    /// as a save, plus reading the b stored events of the batch.
+    ///
     /// # Errors
     ///
     /// [`StoreError::VersionConflict`] when the stream is not as expected,
     /// [`StoreError::EventVersion`] when an event's version is not its
-    /// position, [`StoreError::DuplicateEvent`] when an event id is already
-    /// stored, [`StoreError::EmptyStreamId`],
-    /// [`StoreError::InvalidStreamId`] and [`StoreError::InvalidEvent`] when
-    /// the batch breaks the rule of [`admission`], and backend errors. In
-    /// every case nothing was written.
+    /// position, [`StoreError::RetryMismatch`] when the batch's first event
+    /// is stored but the batch is not exactly as stored (a partial overlap,
+    /// an id stored in another stream, another payload under a stored id,
+    /// another expectation), [`StoreError::DuplicateEvent`] when another of
+    /// its event ids is already stored or one is given twice,
+    /// [`StoreError::EmptyStreamId`], [`StoreError::InvalidStreamId`] and
+    /// [`StoreError::InvalidEvent`] when the batch breaks the rule of
+    /// [`admission`], and backend errors. In every case nothing was written,
+    /// except for [`StoreError::OutcomeUnknown`] (a store that can lose its
+    /// connection at commit), after which the batch is wholly stored or
+    /// wholly absent: saving it again tells which, safely.
     fn save_events(
         &self,
         stream_id: &str,
@@ -99,11 +131,108 @@ pub trait EventStore<D = Data>: Send + Sync {
     /// A stream that does not exist has no events; nor has a stream id that
     /// could never be stored (see [`admission`]).
     ///
+    /// Memory: O(n) for the n events returned, all held at once. For a whole
+    /// store or a long stream, read page by page instead
+    /// ([`read_all`](EventStore::read_all),
+    /// [`read_stream`](EventStore::read_stream), [`Pages`]), which holds at
+    /// most one page.
+    ///
     /// # Errors
     ///
     /// Backend errors, and [`StoreError::Corrupt`] for a stored event that
     /// cannot be decoded.
     fn get_events(&self, stream_id: Option<&str>, start: u64) -> Result<Vec<Event<D>>, StoreError>;
+
+    /// At most `limit` events of every stream with a global position after
+    /// `after`, in the global order saved, each with its position: one page
+    /// of a bounded read of everything (see [`read`]). Start with
+    /// `after = 0`; continue after the last position returned. A page
+    /// shorter than `limit` (empty included) reached the end of what was
+    /// stored; `limit = 0` reads nothing.
+    ///
+    /// Memory: O(limit), one page. The store holds its lock (if any) for
+    /// this page only, so saves proceed between pages. Positions are 1, 2,
+    /// 3, … in commit order without gaps, so a later page never repeats or
+    /// skips an event.
+    ///
+    /// # Errors
+    ///
+    /// As [`get_events`](EventStore::get_events).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use dvent::{Event, EventStore, ExpectedVersion, InMemoryEventStore};
+    ///
+    /// let store = InMemoryEventStore::new();
+    /// store.save_events("a", &[Event::new("A"), Event::new("B")], ExpectedVersion::Any)?;
+    /// store.save_events("b", &[Event::new("C")], ExpectedVersion::Any)?;
+    /// let first = store.read_all(0, 2)?;
+    /// assert_eq!(first.iter().map(|r| r.position).collect::<Vec<_>>(), [1, 2]);
+    /// let rest = store.read_all(first[1].position, 2)?;
+    /// assert_eq!((rest.len(), rest[0].event.stream_id()), (1, "b"));
+    /// assert!(store.read_all(3, 2)?.is_empty());
+    /// # Ok::<(), dvent::StoreError>(())
+    /// ```
+    fn read_all(&self, after: u64, limit: usize) -> Result<Vec<Recorded<D>>, StoreError>;
+
+    /// At most `limit` events of `stream_id` with a version after `after`,
+    /// in stream order, each with its global position: one page of a
+    /// bounded read of a stream. Continue after the last event's version. A
+    /// stream that does not exist, or an id that could never be stored,
+    /// has no events.
+    ///
+    /// Memory: O(limit), one page; the store's lock (if any) is held for
+    /// this page only.
+    ///
+    /// # Errors
+    ///
+    /// As [`get_events`](EventStore::get_events).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use dvent::{Event, EventStore, ExpectedVersion, InMemoryEventStore};
+    ///
+    /// let store = InMemoryEventStore::new();
+    /// store.save_events("a", &[Event::new("A"), Event::new("B")], ExpectedVersion::Any)?;
+    /// let page = store.read_stream("a", 1, 10)?;
+    /// assert_eq!((page.len(), page[0].event.version(), page[0].position), (1, 2, 2));
+    /// # Ok::<(), dvent::StoreError>(())
+    /// ```
+    fn read_stream(
+        &self,
+        stream_id: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Recorded<D>>, StoreError>;
+
+    /// Every event in the global order, read `page_size` at a time (see
+    /// [`Pages`]): holds at most one page. On a trait object, use
+    /// [`Pages::all`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use dvent::{Event, EventStore, ExpectedVersion, InMemoryEventStore};
+    ///
+    /// let store = InMemoryEventStore::new();
+    /// store.save_events("a", &[Event::new("A"), Event::new("B")], ExpectedVersion::Any)?;
+    /// let mut count = 0;
+    /// for recorded in store.iter_all(1_000) {
+    ///     let recorded = recorded?;
+    ///     count += 1;
+    ///     assert_eq!(recorded.position, count);
+    /// }
+    /// assert_eq!(count, 2);
+    /// # Ok::<(), dvent::StoreError>(())
+    /// ```
+    fn iter_all(&self, page_size: usize) -> Pages<'_, Self, D>
+    where
+        Self: Sized,
+    {
+        Pages::all(self, 0, page_size)
+    }
 
     /// The last event of `stream_id`, or `None` when it has none (as for a
     /// stream id that could never be stored); without reading the rest of
@@ -136,6 +265,11 @@ pub trait EventStore<D = Data>: Send + Sync {
 /// 3. the expected version against `current`;
 /// 4. every event's version against its position.
 ///
+/// A store judges a batch whose first event id is already stored with
+/// [`check_retry`] instead of steps 3 and 4 (after steps 1 and 2), and
+/// refuses any other stored id in a batch with
+/// [`StoreError::DuplicateEvent`].
+///
 /// Time: O(total size of the payloads), a walk of each through its
 /// `Serialize` that writes nothing, plus one clone of each event.
 ///
@@ -152,6 +286,13 @@ pub fn prepare_batch<D: Clone + Serialize>(
     expected: ExpectedVersion,
     current: u64,
 ) -> Result<Vec<Event<D>>, StoreError> {
+    admit(stream_id, events)?;
+    place(stream_id, stream_name, events, expected, current)
+}
+
+/// Steps 1 and 2 of [`prepare_batch`]: the stream id and every event by the
+/// rule of [`admission`]. Time: O(total size of the payloads).
+pub(crate) fn admit<D: Serialize>(stream_id: &str, events: &[Event<D>]) -> Result<(), StoreError> {
     match admission::check_name(stream_id) {
         Ok(()) => {}
         Err(admission::NameProblem::Empty) => return Err(StoreError::EmptyStreamId),
@@ -168,6 +309,19 @@ pub fn prepare_batch<D: Clone + Serialize>(
             problem,
         })?;
     }
+    Ok(())
+}
+
+/// Steps 3 and 4 of [`prepare_batch`], for a batch already admitted: the
+/// expectation, then each event's version; returns the events as they are
+/// to be stored. Time: O(b) for b events, plus one clone of each.
+pub(crate) fn place<D: Clone>(
+    stream_id: &str,
+    stream_name: &crate::Name,
+    events: &[Event<D>],
+    expected: ExpectedVersion,
+    current: u64,
+) -> Result<Vec<Event<D>>, StoreError> {
     if !expected.accepts(current) {
         return Err(StoreError::VersionConflict {
             stream_id: stream_id.to_string(),
@@ -193,6 +347,100 @@ pub fn prepare_batch<D: Clone + Serialize>(
                 .with_version(position))
         })
         .collect()
+}
+
+/// Judges a batch whose first event is already stored as a retry of the
+/// save that stored it, and returns the stored events when it is one.
+///
+/// Shared by every store, which calls it, in the same atomic step as its
+/// writes (under its lock or in its transaction), after the rule of
+/// [`admission`] and before anything else, when the batch's first event id
+/// is stored. `stored` holds the events of stream `stream_id` from the
+/// version at which that first event is stored, in order (at most as many
+/// as the batch has; fewer when the stream ends), or nothing when the
+/// first event is stored in another stream.
+///
+/// The batch is a retry when, for every event in order, the stream holds
+/// at the next version (from the first event's) the event with its id,
+/// type, timestamp and payload (compared as JSON text), the event's
+/// version being 0 or that version; and when `expected` accepts the
+/// stream's version just before the first event (so that the save that
+/// stored them could have been this one: with `Exact(n)` the batch is
+/// stored from version n + 1, with `NoStream` from 1, with `StreamExists`
+/// from 2 or later, with `Any` anywhere in the stream). Events stored
+/// after the batch do not matter: a retry of an old batch still succeeds.
+///
+/// Time: O(b) for b events plus the JSON writing of their payloads and of
+/// the stored ones'.
+///
+/// # Errors
+///
+/// [`StoreError::RetryMismatch`], naming the first event of the batch
+/// that differs and how ([`RetryDifference`]).
+pub fn check_retry<D: Serialize>(
+    stream_id: &str,
+    events: &[Event<D>],
+    expected: ExpectedVersion,
+    mut stored: Vec<Event<D>>,
+) -> Result<Vec<Event<D>>, StoreError> {
+    let mismatch = |event: &Event<D>, difference| StoreError::RetryMismatch {
+        stream_id: shortened(stream_id),
+        event_id: event.id(),
+        difference,
+    };
+    let Some(first) = events.first() else {
+        return Ok(Vec::new());
+    };
+    let Some(start) = stored
+        .first()
+        .filter(|s| s.id() == first.id() && s.stream_id() == stream_id)
+        .map(Event::version)
+    else {
+        return Err(mismatch(first, RetryDifference::OtherStream));
+    };
+    for (event, version) in events.iter().zip(start..) {
+        let index = usize::try_from(version - start).unwrap_or(usize::MAX);
+        let Some(kept) = stored.get(index).filter(|s| {
+            s.id() == event.id() && s.version() == version && s.stream_id() == stream_id
+        }) else {
+            return Err(mismatch(event, RetryDifference::NotStoredAt { version }));
+        };
+        let difference = if event.version() != 0 && event.version() != version {
+            Some(RetryDifference::Version {
+                stored: version,
+                given: event.version(),
+            })
+        } else if event.event_type() != kept.event_type() {
+            Some(RetryDifference::EventType)
+        } else if event.timestamp() != kept.timestamp() {
+            Some(RetryDifference::Timestamp)
+        } else if !same_json(event.data(), kept.data()) {
+            Some(RetryDifference::Payload)
+        } else {
+            None
+        };
+        if let Some(difference) = difference {
+            return Err(mismatch(event, difference));
+        }
+    }
+    let after = start.saturating_sub(1);
+    if !expected.accepts(after) {
+        return Err(mismatch(
+            first,
+            RetryDifference::Expectation { expected, after },
+        ));
+    }
+    stored.truncate(events.len());
+    Ok(stored)
+}
+
+/// Whether two payloads write the same JSON text (two that cannot be
+/// written are not taken for the same).
+fn same_json<D: Serialize>(a: &D, b: &D) -> bool {
+    match (serde_json::to_string(a), serde_json::to_string(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
 }
 
 /// At most the first 64 characters of `text`, with `…` when cut: for an

@@ -1,5 +1,6 @@
 //! What can go wrong in an event store.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use uuid::Uuid;
@@ -42,11 +43,38 @@ pub enum StoreError {
         found: u64,
     },
     /// An event with this id is already stored (or appears twice in the
-    /// batch).
+    /// batch), and the batch's first event is not stored, so the batch is
+    /// not a retry of a save that happened: a batch overlaps stored events
+    /// in part, or reuses an id. (A batch whose first event is stored is
+    /// judged as a retry instead: see [`StoreError::RetryMismatch`].)
     #[error("event {event_id} is already stored; an event id must be unique")]
     DuplicateEvent {
         /// The id given twice.
         event_id: Uuid,
+    },
+    /// The batch's first event is already stored, so the save was taken for
+    /// a retry of one that happened, but the batch is not exactly what is
+    /// stored: `difference` says how event `event_id` of the batch differs.
+    ///
+    /// A retry succeeds only when every event of the batch is stored, in
+    /// this stream, at consecutive versions, with the same id, type,
+    /// timestamp and payload, each event's version 0 or its stored version,
+    /// and where the expectation would have put the batch (see
+    /// [`EventStore::save_events`](super::EventStore::save_events)).
+    /// Nothing was written.
+    #[error(
+        "the batch for stream {stream_id:?} is not a retry of the events stored: its first event \
+         is already stored, but event {event_id} {difference}"
+    )]
+    RetryMismatch {
+        /// The stream written to.
+        stream_id: String,
+        /// The event of the batch that differs (the first one for
+        /// [`RetryDifference::OtherStream`] and
+        /// [`RetryDifference::Expectation`]).
+        event_id: Uuid,
+        /// How it differs.
+        difference: RetryDifference,
     },
     /// A stream id was empty.
     #[error("a stream id should be non-empty text, found \"\"")]
@@ -99,6 +127,29 @@ pub enum StoreError {
         /// The newest this build supports.
         supported: i64,
     },
+    /// A save on a store opened read-only (SQLite's `open_read_only`).
+    /// Nothing was written.
+    #[error(
+        "the store at {path:?} was opened read-only: a save needs a store opened for writing, \
+         found one opened with open_read_only; nothing was written"
+    )]
+    ReadOnly {
+        /// The store's file.
+        path: PathBuf,
+    },
+    /// The store's file was deleted, renamed or replaced by another file
+    /// while the store had it open, so a save would go to a file no longer
+    /// at its path and be lost on reopening. Nothing was written; every
+    /// later save on this store fails alike. Reopen the store to write to
+    /// whatever file is at the path now.
+    #[error(
+        "the store's file {path:?} was deleted, renamed or replaced while open: expected the file \
+         the store opened at that path, found none or another; nothing was written (reopen the store)"
+    )]
+    FileMoved {
+        /// The path the store opened.
+        path: PathBuf,
+    },
     /// The storage backend failed (I/O, database, connection).
     ///
     /// `message` says what failed; for a database error it holds the
@@ -149,5 +200,53 @@ pub enum StoreError {
         /// The underlying error.
         #[source]
         source: BackendSource,
+    },
+}
+
+/// How a batch taken for a retry (its first event is already stored)
+/// differs from the events stored: the detail of
+/// [`StoreError::RetryMismatch`]. Each reads as the end of a sentence about
+/// one event of the batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum RetryDifference {
+    /// The event is stored in another stream.
+    #[error("is stored in another stream")]
+    OtherStream,
+    /// The stream holds another event at the version this event would
+    /// take, or none there: the batch overlaps the stored events only in
+    /// part.
+    #[error("is not the event stored at version {version} (another event, or none, is there)")]
+    NotStoredAt {
+        /// The version in the stream the batch puts the event at.
+        version: u64,
+    },
+    /// The event carries a version other than 0 and its stored version.
+    #[error("carries version {given}, but is stored at version {stored}")]
+    Version {
+        /// Its stored version.
+        stored: u64,
+        /// The version it carried.
+        given: u64,
+    },
+    /// The stored event with this id has another type.
+    #[error("has another type than the stored event with its id")]
+    EventType,
+    /// The stored event with this id has another timestamp.
+    #[error("has another timestamp than the stored event with its id")]
+    Timestamp,
+    /// The stored event with this id has another payload (compared as
+    /// JSON text).
+    #[error("has another payload than the stored event with its id")]
+    Payload,
+    /// The batch is stored after version `after` of the stream, which the
+    /// expectation given does not accept: it is not the save that stored
+    /// them.
+    #[error("is stored after version {after}, which the expectation ({expected}) does not accept")]
+    Expectation {
+        /// What the retry expected.
+        expected: ExpectedVersion,
+        /// The stream's version just before the stored batch.
+        after: u64,
     },
 }

@@ -9,7 +9,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{EventStore, StoreError, StreamInfo, prepare_batch};
+use super::{EventStore, Recorded, StoreError, StreamInfo, admit, check_retry, place};
 use crate::data::Data;
 use crate::event::Event;
 use crate::expected_version::ExpectedVersion;
@@ -35,10 +35,14 @@ use crate::publisher::{PublishError, Publisher, publish_all};
 ///   [`admission`](super::admission)) has no events.
 /// - **Publisher:** the optional publisher is called after the write, outside
 ///   the lock; its failures and panics are logged and never undo the write.
+/// - **Idempotent:** a retry of a stored batch is judged under the write
+///   lock, returns the stored events and writes and publishes nothing (see
+///   [`EventStore::save_events`]).
 ///
 /// Costs, for n events in the store: save O(b log n + s) for a batch of b
 /// whose payloads total s in size (the rule's walk of each payload, under
-/// the write lock);
+/// the write lock); a retry the same, plus O(k log n) to find its first
+/// event in a stream of k events when that event carries no version;
 /// reading a stream O(k log n) for its k events; reading all from a
 /// position O(log n) plus O(1) an event; last event O(log n).
 ///
@@ -201,6 +205,47 @@ impl<D: Clone> fmt::Debug for InMemoryEventStore<D> {
 }
 
 impl<D> Snapshot<D> {
+    /// The events of stream `stream_id` from the one whose id is `first`'s,
+    /// at most `count` of them; none when the stream does not hold it.
+    ///
+    /// Time: O(log n) to find it when `first` carries its version (as an
+    /// aggregate's events do), else O(k log n) for a stream of k events
+    /// (searched from its end, where a retry's events usually are); then
+    /// O(log n) an event returned.
+    fn stored_from(&self, stream_id: &str, first: &Event<D>, count: usize) -> Vec<Event<D>>
+    where
+        D: Clone,
+    {
+        let Some(stream) = self.streams.get(stream_id) else {
+            return Vec::new();
+        };
+        let holds = |index: usize| {
+            stream
+                .positions
+                .get(index)
+                .and_then(|&p| self.log.get(p as usize))
+                .is_some_and(|e| e.id() == first.id())
+        };
+        let hinted = usize::try_from(first.version())
+            .ok()
+            .and_then(|v| v.checked_sub(1))
+            .filter(|&index| holds(index));
+        let Some(start) = hinted.or_else(|| {
+            (0..stream.positions.len())
+                .rev()
+                .find(|&index| holds(index))
+        }) else {
+            return Vec::new();
+        };
+        stream
+            .positions
+            .iter()
+            .skip(start)
+            .take(count)
+            .filter_map(|&p| self.log.get(p as usize).cloned())
+            .collect()
+    }
+
     /// This snapshot with `batch` appended to the stream `name` (created
     /// when new): a new snapshot, leaving this one as it is.
     ///
@@ -270,7 +315,14 @@ impl<D: Clone + Serialize + Send + Sync> EventStore<D> for InMemoryEventStore<D>
                 .and_then(|s| s.positions.front())
                 .and_then(|&p| snapshot.log.get(p as usize))
                 .map_or_else(|| Name::from(stream_id), |e| e.stream_id_name().clone());
-            let stored = prepare_batch(stream_id, &name, events, expected, current)?;
+            admit(stream_id, events)?;
+            if let Some(first) = events.first().filter(|e| state.event_ids.contains(&e.id())) {
+                // A retry of a save that happened, or a mistake: judged
+                // under the lock, and nothing is written or published.
+                let kept = snapshot.stored_from(stream_id, first, events.len());
+                return check_retry(stream_id, events, expected, kept);
+            }
+            let stored = place(stream_id, &name, events, expected, current)?;
             check_unique_ids(&state.event_ids, &stored)?;
             if stored.is_empty() {
                 return Ok(stored);
@@ -316,6 +368,65 @@ impl<D: Clone + Serialize + Send + Sync> EventStore<D> for InMemoryEventStore<D>
             }
         }
         Ok(events)
+    }
+
+    /// As [`EventStore::read_all`]. Time: O(log n + limit), on an O(1)
+    /// snapshot taken under the read lock, which is released before the
+    /// events are cloned.
+    ///
+    /// # Errors
+    ///
+    /// Never.
+    fn read_all(&self, after: u64, limit: usize) -> Result<Vec<Recorded<D>>, StoreError> {
+        let snapshot = self.snapshot();
+        let Ok(after) = usize::try_from(after) else {
+            return Ok(Vec::new());
+        };
+        if after >= snapshot.log.len() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        // The log's index i holds the event at position i + 1.
+        Ok(snapshot
+            .log
+            .skip(after)
+            .iter()
+            .take(limit)
+            .zip(after as u64 + 1..)
+            .map(|(event, position)| Recorded {
+                position,
+                event: event.clone(),
+            })
+            .collect())
+    }
+
+    /// As [`EventStore::read_stream`]. Time: O((log n + limit) log n), on
+    /// an O(1) snapshot.
+    ///
+    /// # Errors
+    ///
+    /// Never.
+    fn read_stream(
+        &self,
+        stream_id: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Recorded<D>>, StoreError> {
+        let snapshot = self.snapshot();
+        let Some(stream) = snapshot.streams.get(stream_id) else {
+            return Ok(Vec::new());
+        };
+        let after = usize::try_from(after).unwrap_or(usize::MAX);
+        let mut focus = snapshot.log.focus();
+        let mut page = Vec::with_capacity(limit.min(stream.positions.len().saturating_sub(after)));
+        for &index in stream.positions.iter().skip(after).take(limit) {
+            if let Some(event) = focus.get(index as usize) {
+                page.push(Recorded {
+                    position: index + 1,
+                    event: event.clone(),
+                });
+            }
+        }
+        Ok(page)
     }
 
     fn get_last_event(&self, stream_id: &str) -> Result<Option<Event<D>>, StoreError> {

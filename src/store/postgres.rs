@@ -91,7 +91,10 @@
 //!   the moment the `COMMIT` is sent (the server crashed, the network
 //!   broke), the batch may have been committed: the save returns
 //!   [`StoreError::OutcomeUnknown`], never a plain error. Every other error
-//!   from a save means nothing was written.
+//!   from a save means nothing was written. Saving the same batch again is
+//!   safe either way: a batch found already stored is returned as stored
+//!   and not written twice (judged under the append lock; see
+//!   [`EventStore::save_events`]).
 //! - **Durability** is the server's: with PostgreSQL's default
 //!   `synchronous_commit = on`, a save that returned is on disk.
 //!
@@ -119,13 +122,16 @@ use scheduled_thread_pool::ScheduledThreadPool;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::Recorded;
 use super::codec::{self, Decoder, StoredRow};
-use super::{EventStore, StoreError, StreamInfo, prepare_batch};
+use super::{EventStore, StoreError, StreamInfo, admit, check_retry, place, prepare_batch};
 use crate::data::Data;
 use crate::event::Event;
 use crate::expected_version::ExpectedVersion;
 use crate::name::Name;
 use crate::publisher::{PublishError, Publisher, publish_all};
+
+mod read;
 
 /// The schema version this build writes and reads.
 pub const SCHEMA_VERSION: i64 = 1;
@@ -685,8 +691,14 @@ struct Sql {
     lock: String,
     state: String,
     write: String,
+    /// A retry's stored events: the stream's from the batch's first event.
+    retry: String,
     stream_events: String,
     all_events: String,
+    /// One page of `all_events`: `$2` rows at most.
+    all_page: String,
+    /// One page of `stream_events`: `$3` rows at most.
+    stream_page: String,
     last_event: String,
     streams: String,
 }
@@ -750,6 +762,16 @@ impl Sql {
                 FROM UNNEST($5::bigint[], $6::text[], $7::bigint[], $8::text[], $9::text[], $10::text[])
                     AS b(position, event_id, version, type, timestamp, data)"
             ),
+            // The events of the stream from the one with the batch's first
+            // id (none when another stream holds it): two index look-ups
+            // and a range of the (stream_id, version) index.
+            retry: format!(
+                "SELECT {columns} FROM {p}events
+                 WHERE stream_id = $1::text
+                   AND version >= (SELECT version FROM {p}events
+                                   WHERE event_id = $2::text::uuid AND stream_id = $1::text)
+                 ORDER BY version LIMIT $3::bigint"
+            ),
             // Rows with a version below 1 are damaged: they are read too
             // (they come first), so that the read fails instead of
             // silently leaving them out.
@@ -760,6 +782,15 @@ impl Sql {
             ),
             all_events: format!(
                 "SELECT {columns} FROM {p}events WHERE position > $1::bigint ORDER BY position"
+            ),
+            all_page: format!(
+                "SELECT {columns} FROM {p}events WHERE position > $1::bigint ORDER BY position
+                 LIMIT $2::bigint"
+            ),
+            stream_page: format!(
+                "SELECT {columns} FROM {p}events
+                 WHERE stream_id = $1::text AND (version > $2::bigint OR version < 1)
+                 ORDER BY version LIMIT $3::bigint"
             ),
             last_event: format!(
                 "SELECT {columns} FROM {p}events WHERE stream_id = $1::text
@@ -971,12 +1002,15 @@ where
         pg_error(error, self.shared.limits)
     }
 
+    /// Saves the batch in one transaction; returns the events as stored,
+    /// and whether this call wrote them (not when it found them stored by
+    /// an earlier save of the same batch, or the batch is empty).
     fn append(
         &self,
         stream_id: &str,
         events: &[Event<D>],
         expected: ExpectedVersion,
-    ) -> Result<Vec<Event<D>>, StoreError> {
+    ) -> Result<(Vec<Event<D>>, bool), StoreError> {
         if stream_id.contains('\0') {
             // PostgreSQL's text cannot hold it: the shared check refuses it
             // (as every store does) before anything is sent.
@@ -998,8 +1032,10 @@ where
         let mut current = 0;
         let mut open = Open::begin(connection, &self.shared.sql.begin).map_err(|e| self.fail(e))?;
         let batch = match self.write(&mut open, stream_id, events, &ids, expected, &mut current) {
-            Ok(batch) if batch.is_empty() => return Ok(batch),
-            Ok(batch) => batch,
+            // Nothing written (an empty batch, a retry): nothing to commit;
+            // the guard rolls the transaction back.
+            Ok((batch, false)) => return Ok((batch, false)),
+            Ok((batch, true)) => batch,
             Err(Failure::Store(error)) => return Err(error),
             Err(Failure::Client(error)) => {
                 drop(open);
@@ -1007,7 +1043,7 @@ where
             }
         };
         match open.commit() {
-            Ok(()) => Ok(batch),
+            Ok(()) => Ok((batch, true)),
             Err(CommitFailure::Refused(error)) => {
                 Err(self.save_error(connection, error, stream_id, &ids, expected, current))
             }
@@ -1021,8 +1057,9 @@ where
     }
 
     /// Within the open transaction: takes the append lock, reads the
-    /// stream's state, checks the batch and writes it. An empty result:
-    /// nothing to write.
+    /// stream's state, checks the batch and writes it. Returns the events
+    /// as stored, and whether it wrote them: not for an empty batch, nor for
+    /// a retry of a batch already stored (then there is nothing to commit).
     fn write(
         &self,
         open: &mut Open<'_>,
@@ -1031,8 +1068,10 @@ where
         ids: &[String],
         expected: ExpectedVersion,
         current_out: &mut u64,
-    ) -> Result<Vec<Event<D>>, Failure> {
+    ) -> Result<(Vec<Event<D>>, bool), Failure> {
         let sql = &self.shared.sql;
+        // The rule of what may be stored needs no lock.
+        admit(stream_id, events)?;
         let lock = open.prepared(&sql.lock)?;
         if open.client().query(&lock, &[])?.len() != 1 {
             return Err(Failure::Store(StoreError::Backend {
@@ -1059,11 +1098,26 @@ where
             })?,
         };
         *current_out = current;
-        let batch = prepare_batch(stream_id, &Name::from(stream_id), events, expected, current)?;
-        if batch.is_empty() {
-            return Ok(batch);
-        }
         let stored_ids: HashSet<&str> = stored_ids.iter().map(String::as_str).collect();
+        if let Some(first_id) = ids.first().filter(|id| stored_ids.contains(id.as_str())) {
+            // A retry of a save that happened, or a mistake: judged under
+            // the append lock; nothing is written.
+            let retry = open.prepared(&sql.retry)?;
+            let limit = i64::try_from(events.len()).unwrap_or(i64::MAX);
+            let rows = open
+                .client()
+                .query(&retry, &[&stream_id, first_id, &limit])?;
+            let mut decoder = Decoder::new();
+            let kept = rows
+                .iter()
+                .map(|row| event_from_row(row, &mut decoder))
+                .collect::<Result<Vec<_>, _>>()?;
+            return Ok((check_retry(stream_id, events, expected, kept)?, false));
+        }
+        let batch = place(stream_id, &Name::from(stream_id), events, expected, current)?;
+        if batch.is_empty() {
+            return Ok((batch, false));
+        }
         let mut in_batch = HashSet::with_capacity(batch.len());
         for (event, id) in batch.iter().zip(ids) {
             if stored_ids.contains(id.as_str()) || !in_batch.insert(event.id()) {
@@ -1110,7 +1164,7 @@ where
             &data,
         ];
         open.client().execute(&write, &params)?;
-        Ok(batch)
+        Ok((batch, true))
     }
 
     /// The store error for a save the server refused (its transaction is
@@ -1210,8 +1264,10 @@ where
     ) -> Result<Vec<Event<D>>, StoreError> {
         // `append` checks the batch with the shared `prepare_batch`, as every
         // store does (an empty stream id included).
-        let stored = self.append(stream_id, events, expected)?;
-        publish_all(self.publisher.as_ref(), &stored);
+        let (stored, written) = self.append(stream_id, events, expected)?;
+        if written {
+            publish_all(self.publisher.as_ref(), &stored);
+        }
         Ok(stored)
     }
 
@@ -1245,6 +1301,31 @@ where
                 })
             },
         )
+    }
+
+    /// As [`EventStore::read_all`]: one query with `LIMIT` on the primary
+    /// key, on a pooled connection. Time: O(log n + limit).
+    ///
+    /// # Errors
+    ///
+    /// As [`EventStore::read_all`].
+    fn read_all(&self, after: u64, limit: usize) -> Result<Vec<Recorded<D>>, StoreError> {
+        self.page_all(after, limit)
+    }
+
+    /// As [`EventStore::read_stream`]: one query with `LIMIT` on the
+    /// stream's index. Time: O(log n + limit).
+    ///
+    /// # Errors
+    ///
+    /// As [`EventStore::read_stream`].
+    fn read_stream(
+        &self,
+        stream_id: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Recorded<D>>, StoreError> {
+        self.page_stream(stream_id, after, limit)
     }
 
     fn get_last_event(&self, stream_id: &str) -> Result<Option<Event<D>>, StoreError> {

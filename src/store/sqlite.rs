@@ -46,7 +46,10 @@
 //!   stream's version is read, the expectation checked, and the batch
 //!   written, all under SQLite's write lock; on any error the transaction is
 //!   rolled back and nothing is written. A process killed in the middle
-//!   leaves the batch wholly absent.
+//!   leaves the batch wholly absent. Saving again a batch already stored
+//!   is judged in the same transaction and returns it as stored, writing
+//!   nothing (see [`EventStore::save_events`]): a retry after any error
+//!   is safe.
 //! - **Durability.** The database runs in WAL mode with
 //!   `synchronous = FULL` by default: when a save returns, its batch is in
 //!   the write-ahead log and synced to disk, and survives a crash of the
@@ -58,7 +61,18 @@
 //!   mutex. Handles opened separately on one file (in one process or many)
 //!   have their own connections; their writes are serialised by SQLite's
 //!   write lock, waiting up to the busy timeout (5 s by default) for it.
-//!   Readers never wait for writers (WAL).
+//!   Readers never wait for writers (WAL). A long read waits for a save, and
+//!   a save for it, one page at a time only: reads go page by page
+//!   ([`read_all`](crate::EventStore::read_all),
+//!   [`get_events`](crate::EventStore::get_events) in pages of 1,024),
+//!   releasing the connection between pages.
+//! - **A moved file.** A save on a store whose file was deleted, renamed or
+//!   replaced since it was opened fails with [`StoreError::FileMoved`]
+//!   instead of going to a file no longer at its path (SQLite's
+//!   `SQLITE_FCNTL_HAS_MOVED`, one `stat` per save).
+//! - **Read-only.** [`SqliteEventStore::open_read_only`] reads a file it may
+//!   not write, on a read-only file system too; its saves fail with
+//!   [`StoreError::ReadOnly`].
 //!
 //! # Example
 //!
@@ -88,13 +102,17 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, TransactionBehavio
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::Recorded;
 use super::codec::{self, Decoder, StoredRow};
-use super::{EventStore, StoreError, StreamInfo, prepare_batch};
+use super::{EventStore, StoreError, StreamInfo, admit, check_retry, place};
 use crate::data::Data;
 use crate::event::Event;
 use crate::expected_version::ExpectedVersion;
 use crate::name::Name;
 use crate::publisher::{PublishError, Publisher, publish_all};
+
+mod file;
+mod read;
 
 /// The schema version this build writes and reads.
 pub const SCHEMA_VERSION: i64 = 1;
@@ -164,7 +182,10 @@ impl Synchronous {
 /// Costs, for a store of n events: save O(b log n) for a batch of b (plus
 /// one disk sync with [`Synchronous::Full`]); reading a stream
 /// O(k + log n) for its k events; reading all from `start` O((n − start) +
-/// log n); last event O(log n); streams O(s + log s).
+/// log n), holding all it returns; a page
+/// ([`read_all`](EventStore::read_all),
+/// [`read_stream`](EventStore::read_stream)) O(log n + limit), holding at
+/// most one page; last event O(log n); streams O(s + log s).
 ///
 /// See the [module docs](self) for the schema and the guarantees.
 ///
@@ -188,6 +209,8 @@ pub struct SqliteEventStore<D = Data> {
     connection: Arc<Mutex<Connection>>,
     path: Option<Arc<Path>>,
     publisher: Option<Publisher<D>>,
+    /// Opened with `open_read_only`: saves are refused.
+    read_only: bool,
 }
 
 impl SqliteEventStore<Data> {
@@ -269,6 +292,7 @@ impl<D> SqliteEventStore<D> {
             connection: Arc::new(Mutex::new(connection)),
             path,
             publisher: None,
+            read_only: false,
         }
     }
 
@@ -467,13 +491,15 @@ impl<D> SqliteEventStore<D>
 where
     D: Serialize + DeserializeOwned + Clone,
 {
-    /// Appends under the write lock; returns the events as stored.
+    /// Appends under the write lock; returns the events as stored, and
+    /// whether this call wrote them (not when it found them stored by an
+    /// earlier save of the same batch, or the batch is empty).
     fn append(
         &self,
         stream_id: &str,
         events: &[Event<D>],
         expected: ExpectedVersion,
-    ) -> Result<Vec<Event<D>>, StoreError> {
+    ) -> Result<(Vec<Event<D>>, bool), StoreError> {
         let mut connection = self.lock();
         let tx = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -492,11 +518,22 @@ where
                 )
             })?,
         };
+        admit(stream_id, events)?;
+        if let Some(first) = events.first() {
+            let first_id = first.id().hyphenated().to_string();
+            if id_is_stored(&tx, &first_id)? {
+                // A retry of a save that happened, or a mistake: judged in
+                // this transaction, under the write lock; nothing is
+                // written (the transaction is rolled back on drop).
+                let kept = stored_from(&tx, stream_id, &first_id, events.len())?;
+                return check_retry(stream_id, events, expected, kept).map(|kept| (kept, false));
+            }
+        }
         let name = Name::from(stream_id);
-        let stored = prepare_batch(stream_id, &name, events, expected, current_version)?;
+        let stored = place(stream_id, &name, events, expected, current_version)?;
         if stored.is_empty() {
             // Nothing to write: the transaction is rolled back on drop.
-            return Ok(stored);
+            return Ok((stored, false));
         }
         let encoded = stored
             .iter()
@@ -561,8 +598,37 @@ where
             }
         }
         tx.commit().map_err(backend)?;
-        Ok(stored)
+        Ok((stored, true))
     }
+}
+
+/// The events of stream `stream_id` from the one whose id is `first_id`,
+/// at most `count` of them, in version order; none when the stream does
+/// not hold it. Two index look-ups and one range of the
+/// `(stream_id, version)` index.
+fn stored_from<D: DeserializeOwned>(
+    connection: &Connection,
+    stream_id: &str,
+    first_id: &str,
+    count: usize,
+) -> Result<Vec<Event<D>>, StoreError> {
+    let mut statement = connection
+        .prepare_cached(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = ?1 AND version >= \
+             (SELECT version FROM events WHERE event_id = ?2 AND stream_id = ?1) \
+             ORDER BY version LIMIT ?3"
+        ))
+        .map_err(backend)?;
+    let limit = i64::try_from(count).unwrap_or(i64::MAX);
+    let mut rows = statement
+        .query(params![stream_id, first_id, limit])
+        .map_err(backend)?;
+    let mut decoder = Decoder::new();
+    let mut events = Vec::with_capacity(count);
+    while let Some(row) = rows.next().map_err(backend)? {
+        events.push(event_from_row(row, &mut decoder)?);
+    }
+    Ok(events)
 }
 
 fn id_is_stored(connection: &Connection, event_id: &str) -> Result<bool, StoreError> {
@@ -584,58 +650,51 @@ where
     ) -> Result<Vec<Event<D>>, StoreError> {
         // `append` checks the batch with the shared `prepare_batch`, as every
         // store does (an empty stream id included).
-        let stored = self.append(stream_id, events, expected)?;
-        publish_all(self.publisher.as_ref(), &stored);
+        self.check_writable()?;
+        let (stored, written) = self.append(stream_id, events, expected)?;
+        if written {
+            publish_all(self.publisher.as_ref(), &stored);
+        }
         Ok(stored)
     }
 
+    /// As [`EventStore::get_events`], read in pages of 1,024 events: the
+    /// connection's lock is released between pages, so a save on a clone
+    /// waits for at most one page's read. The events saved meanwhile that
+    /// follow what was read are included (a stream or the log is only ever
+    /// appended to, so the result is still a run of it without gaps).
+    ///
+    /// # Errors
+    ///
+    /// As [`EventStore::get_events`].
     fn get_events(&self, stream_id: Option<&str>, start: u64) -> Result<Vec<Event<D>>, StoreError> {
-        let connection = self.lock();
-        let mut decoder = Decoder::new();
-        let Some(stream_id) = stream_id else {
-            // Positions run 1, 2, 3, … without gaps: skipping `start` events
-            // is reading the positions after `start`.
-            let mut statement = connection
-                .prepare_cached(&format!(
-                    "SELECT {EVENT_COLUMNS} FROM events WHERE position > ?1 ORDER BY position"
-                ))
-                .map_err(backend)?;
-            let mut rows = statement.query([u64_to_sql(start)]).map_err(backend)?;
-            let mut events = Vec::new();
-            while let Some(row) = rows.next().map_err(backend)? {
-                events.push(event_from_row(row, &mut decoder)?);
-            }
-            return Ok(events);
-        };
-        // Rows with a version below 1 are damaged: they
-        // are read too (they sort first), so that the read fails instead of
-        // silently leaving them out.
-        let mut statement = connection
-            .prepare_cached(&format!(
-                "SELECT {EVENT_COLUMNS} FROM events \
-                 WHERE stream_id = ?1 AND (version > ?2 OR version < 1) ORDER BY version"
-            ))
-            .map_err(backend)?;
-        let mut rows = statement
-            .query(params![stream_id, u64_to_sql(start)])
-            .map_err(backend)?;
-        let mut events: Vec<Event<D>> = Vec::new();
-        while let Some(row) = rows.next().map_err(backend)? {
-            let event = event_from_row(row, &mut decoder)?;
-            let expected = start.saturating_add(events.len() as u64 + 1);
-            if event.version() != expected {
-                return Err(StoreError::Corrupt {
-                    stream_id: stream_id.to_string(),
-                    position: row.get(0).unwrap_or(0),
-                    reason: format!(
-                        "the stream's versions should run on without a gap: expected version {expected}, found {}",
-                        event.version()
-                    ),
-                });
-            }
-            events.push(event);
-        }
-        Ok(events)
+        self.read_everything(stream_id, start)
+    }
+
+    /// As [`EventStore::read_all`]: one query with `LIMIT`, under the
+    /// connection's lock for this page only. Time: O(log n + limit).
+    ///
+    /// # Errors
+    ///
+    /// As [`EventStore::read_all`].
+    fn read_all(&self, after: u64, limit: usize) -> Result<Vec<Recorded<D>>, StoreError> {
+        self.page_all(after, limit)
+    }
+
+    /// As [`EventStore::read_stream`]: one query with `LIMIT` on the
+    /// stream's index, under the connection's lock for this page only.
+    /// Time: O(log n + limit).
+    ///
+    /// # Errors
+    ///
+    /// As [`EventStore::read_stream`].
+    fn read_stream(
+        &self,
+        stream_id: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Recorded<D>>, StoreError> {
+        self.page_stream(stream_id, after, limit)
     }
 
     fn get_last_event(&self, stream_id: &str) -> Result<Option<Event<D>>, StoreError> {
@@ -695,6 +754,7 @@ impl<D> Clone for SqliteEventStore<D> {
             connection: Arc::clone(&self.connection),
             path: self.path.clone(),
             publisher: self.publisher.clone(),
+            read_only: self.read_only,
         }
     }
 }

@@ -205,6 +205,23 @@ pub mod postgres {
             self.store.get_events(stream_id, start)
         }
 
+        fn read_all(
+            &self,
+            after: u64,
+            limit: usize,
+        ) -> Result<Vec<dvent::store::Recorded>, StoreError> {
+            self.store.read_all(after, limit)
+        }
+
+        fn read_stream(
+            &self,
+            stream_id: &str,
+            after: u64,
+            limit: usize,
+        ) -> Result<Vec<dvent::store::Recorded>, StoreError> {
+            self.store.read_stream(stream_id, after, limit)
+        }
+
         fn get_last_event(&self, stream_id: &str) -> Result<Option<Event>, StoreError> {
             self.store.get_last_event(stream_id)
         }
