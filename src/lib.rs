@@ -41,6 +41,7 @@
 //! # Ok::<(), dvent::StoreError>(())
 //! ```
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod aggregate;

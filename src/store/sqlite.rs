@@ -68,8 +68,9 @@
 //!   releasing the connection between pages.
 //! - **A moved file.** A save on a store whose file was deleted, renamed or
 //!   replaced since it was opened fails with [`StoreError::FileMoved`]
-//!   instead of going to a file no longer at its path (SQLite's
-//!   `SQLITE_FCNTL_HAS_MOVED`, one `stat` per save).
+//!   instead of going to a file no longer at its path (the test of SQLite's
+//!   `SQLITE_FCNTL_HAS_MOVED`: the path's device and inode against those
+//!   the store opened; one `stat` per save).
 //! - **Read-only.** [`SqliteEventStore::open_read_only`] reads a file it may
 //!   not write, on a read-only file system too; its saves fail with
 //!   [`StoreError::ReadOnly`].
@@ -211,6 +212,9 @@ pub struct SqliteEventStore<D = Data> {
     publisher: Option<Publisher<D>>,
     /// Opened with `open_read_only`: saves are refused.
     read_only: bool,
+    /// The file the connection opened, to notice it being deleted or
+    /// replaced (`None` in memory).
+    file: Option<Arc<file::FileId>>,
 }
 
 impl SqliteEventStore<Data> {
@@ -290,6 +294,7 @@ impl<D> SqliteEventStore<D> {
     fn make(connection: Connection, path: Option<Arc<Path>>) -> Self {
         SqliteEventStore {
             connection: Arc::new(Mutex::new(connection)),
+            file: path.as_deref().and_then(file::FileId::of).map(Arc::new),
             path,
             publisher: None,
             read_only: false,
@@ -755,6 +760,7 @@ impl<D> Clone for SqliteEventStore<D> {
             path: self.path.clone(),
             publisher: self.publisher.clone(),
             read_only: self.read_only,
+            file: self.file.clone(),
         }
     }
 }

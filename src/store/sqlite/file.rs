@@ -1,10 +1,9 @@
 //! The database file: opening it read-only, and noticing a file that was
 //! deleted or replaced under an open store.
 
-use std::ffi::c_int;
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, OpenFlags, ffi};
+use rusqlite::{Connection, OpenFlags};
 
 use super::{DEFAULT_BUSY_TIMEOUT, SqliteEventStore, backend, check_schema_version};
 use crate::data::Data;
@@ -83,10 +82,11 @@ impl<D> SqliteEventStore<D> {
     }
 
     /// Refuses a save on a read-only store, or on a file that was deleted,
-    /// renamed or replaced since the store opened it (SQLite's
-    /// `SQLITE_FCNTL_HAS_MOVED`: the path no longer names the file the
-    /// connection has open). Time: O(1), one `stat` of the path; on a moved
-    /// file, also a checkpoint (see [`release_write_ahead_log`]).
+    /// renamed or replaced since the store opened it: the path no longer
+    /// names the file the connection has open (the test SQLite's own
+    /// `SQLITE_FCNTL_HAS_MOVED` makes, done here without unsafe code).
+    /// Time: O(1), one `stat` of the path; on a moved file, also a
+    /// checkpoint (see [`release_write_ahead_log`]).
     pub(super) fn check_writable(&self) -> Result<(), StoreError> {
         let Some(path) = self.path.as_deref() else {
             return Ok(());
@@ -96,8 +96,10 @@ impl<D> SqliteEventStore<D> {
                 path: path.to_path_buf(),
             });
         }
-        let connection = self.lock();
-        if has_moved(&connection)? {
+        if let Some(file) = &self.file
+            && file.has_moved()
+        {
+            let connection = self.lock();
             release_write_ahead_log(&connection, path);
             return Err(StoreError::FileMoved {
                 path: path.to_path_buf(),
@@ -107,31 +109,47 @@ impl<D> SqliteEventStore<D> {
     }
 }
 
-/// Whether the main database file of `connection` is no longer at the path
-/// it was opened by: deleted, renamed, or replaced by another file.
-fn has_moved(connection: &Connection) -> Result<bool, StoreError> {
-    let mut moved: c_int = 0;
-    // SAFETY: the handle is the live `sqlite3*` of `connection`, which is
-    // borrowed (and locked by the caller) for the whole call; "main" is a
-    // NUL-terminated string; for SQLITE_FCNTL_HAS_MOVED SQLite writes one
-    // `int` through the last argument, which points at `moved`.
-    let code = unsafe {
-        ffi::sqlite3_file_control(
-            connection.handle(),
-            c"main".as_ptr(),
-            ffi::SQLITE_FCNTL_HAS_MOVED,
-            (&raw mut moved).cast(),
-        )
-    };
-    if code != ffi::SQLITE_OK {
-        return Err(StoreError::Backend {
-            message: format!(
-                "SQLite: asking whether the database file has moved should succeed, found error code {code}"
-            ),
-            source: None,
-        });
+/// The identity of the database file a store opened: its absolute path and,
+/// on Unix, its device and inode numbers, taken right after SQLite opened
+/// it.
+#[derive(Debug)]
+pub(super) struct FileId {
+    /// The path, absolute and with symbolic links resolved, as SQLite
+    /// resolves it.
+    path: PathBuf,
+    /// Device and inode (Unix); elsewhere `None`, and only a file that is
+    /// gone counts as moved.
+    node: Option<(u64, u64)>,
+}
+
+impl FileId {
+    /// The identity of the file at `path` now; `None` when it cannot be
+    /// read (then no check is made). Time: two `stat`s.
+    pub(super) fn of(path: &Path) -> Option<FileId> {
+        let path = std::fs::canonicalize(path).ok()?;
+        let node = node(&std::fs::metadata(&path).ok()?);
+        Some(FileId { path, node })
     }
-    Ok(moved != 0)
+
+    /// Whether the path no longer names this file: deleted, renamed away,
+    /// or replaced by another file. Time: one `stat`.
+    fn has_moved(&self) -> bool {
+        match std::fs::metadata(&self.path) {
+            Ok(now) => node(&now) != self.node,
+            Err(_) => true,
+        }
+    }
+}
+
+#[cfg(unix)]
+fn node(metadata: &std::fs::Metadata) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    Some((metadata.dev(), metadata.ino()))
+}
+
+#[cfg(not(unix))]
+fn node(_metadata: &std::fs::Metadata) -> Option<(u64, u64)> {
+    None
 }
 
 /// Moves what this connection's write-ahead log holds into the file it has
