@@ -1,4 +1,5 @@
-//! Aggregate kinds: a type name, an initial state and an apply map.
+//! Aggregate kinds: a type name, an initial state, and an evolve function
+//! or an apply map.
 
 use std::fmt;
 use std::sync::Arc;
@@ -14,16 +15,21 @@ use crate::name::Name;
 /// must return the state it wants the aggregate to have next.
 pub type ApplyFn<S, D> = Arc<dyn Fn(S, &Event<D>) -> S + Send + Sync>;
 
-/// A kind of aggregate: its type name, its initial state and its apply map
-/// (event type to [`ApplyFn`]).
+/// A kind of aggregate: its type name, its initial state, and how events
+/// change the state: one evolve function for every event
+/// ([`AggregateKind::evolving`], the typed way), an apply map from event
+/// type to [`ApplyFn`] ([`AggregateKind::on`], the sugar for [`Data`]
+/// payloads), or both.
 ///
-/// An event type with no function leaves the state as it is. Kinds are
-/// compared by name. Cloning a kind is O(1): every aggregate of the kind
-/// shares it.
+/// An event type with no function leaves the state as it is. When a kind
+/// has both, an event goes through the evolve function first and then
+/// through its type's function in the map, if any. Kinds are compared by
+/// name. Cloning a kind is O(1): every aggregate of the kind shares it.
 ///
 /// The state type `S` and the payload type `D` default to [`Data`]; use
 /// [`AggregateKind::new`] for the dynamic kind and
-/// [`AggregateKind::with_initial_state`] for a typed one.
+/// [`AggregateKind::evolving`] or [`AggregateKind::with_initial_state`] for
+/// a typed one.
 ///
 /// # Example
 ///
@@ -48,6 +54,8 @@ pub struct AggregateKind<S = Data, D = Data> {
 struct KindInner<S, D> {
     name: Name,
     initial_state: S,
+    /// Called for every event, before the apply map.
+    evolve: Option<ApplyFn<S, D>>,
     apply_map: Vec<(Name, ApplyFn<S, D>)>,
 }
 
@@ -69,6 +77,63 @@ impl<S, D> AggregateKind<S, D> {
             inner: Arc::new(KindInner {
                 name: name.into(),
                 initial_state,
+                evolve: None,
+                apply_map: Vec::new(),
+            }),
+        }
+    }
+
+    /// A kind whose state starts from `initial_state` and goes through
+    /// `evolve` for every event, with an empty apply map: the typed
+    /// aggregate as one function.
+    ///
+    /// Write `evolve` as one `match` on the event's payload enum with an arm
+    /// per variant and no wildcard arm (`_ =>`): the compiler then reports
+    /// any event the function forgets (`E0004`, non-exhaustive patterns).
+    /// A variant that should not change the state gets an arm that returns
+    /// the state as it is. The function must be pure: it runs whenever an
+    /// aggregate is loaded or an event applied, any number of times.
+    ///
+    /// Time per event: the function's own cost (no lookup).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use dvent::{Aggregate, AggregateKind, Event, EventType};
+    ///
+    /// #[derive(Clone, Debug)]
+    /// enum CounterEvent { Incremented { by: i64 }, Reset }
+    /// impl EventType for CounterEvent {
+    ///     fn event_type(&self) -> &'static str {
+    ///         match self {
+    ///             CounterEvent::Incremented { .. } => "Incremented",
+    ///             CounterEvent::Reset => "Reset",
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let counter = AggregateKind::evolving("Counter", 0_i64, |total, event: &Event<CounterEvent>| {
+    ///     match event.data() {
+    ///         CounterEvent::Incremented { by } => total + by,
+    ///         CounterEvent::Reset => 0,
+    ///     }
+    /// });
+    /// let c = Aggregate::new(&counter)
+    ///     .apply(Event::of(CounterEvent::Incremented { by: 2 }))
+    ///     .apply(Event::of(CounterEvent::Incremented { by: 3 }));
+    /// assert_eq!(*c.state(), 5);
+    /// assert_eq!(*c.apply(Event::of(CounterEvent::Reset)).state(), 0);
+    /// ```
+    #[must_use]
+    pub fn evolving<F>(name: impl Into<Name>, initial_state: S, evolve: F) -> Self
+    where
+        F: Fn(S, &Event<D>) -> S + Send + Sync + 'static,
+    {
+        AggregateKind {
+            inner: Arc::new(KindInner {
+                name: name.into(),
+                initial_state,
+                evolve: Some(Arc::new(evolve)),
                 apply_map: Vec::new(),
             }),
         }
@@ -86,18 +151,36 @@ impl<S, D> AggregateKind<S, D> {
         &self.inner.initial_state
     }
 
-    /// The event types that have a function, in the order they were added.
+    /// Whether the kind has an evolve function
+    /// ([`AggregateKind::evolving`]), called for every event.
+    #[must_use]
+    pub fn has_evolve(&self) -> bool {
+        self.inner.evolve.is_some()
+    }
+
+    /// The event types that have a function in the apply map, in the order
+    /// they were added (the evolve function, which takes every type, is not
+    /// listed).
     pub fn event_types(&self) -> impl Iterator<Item = &str> {
         self.inner.apply_map.iter().map(|(name, _)| &**name)
     }
 
-    /// Applies the function for `event`'s type to `state`, or returns `state`
-    /// unchanged when the type has none.
+    /// Applies the kind's functions for `event` to `state`: the evolve
+    /// function if the kind has one, then the apply map's function for the
+    /// event's type if it has one; with neither, returns `state` unchanged.
     ///
-    /// Time: O(t) to find the function among t event types (a kind has few),
-    /// plus the function's own cost.
+    /// Time: O(t) to find the function among t event types of the apply map
+    /// (a kind has few; none for a kind with no map), plus the functions'
+    /// own cost.
     #[must_use]
     pub fn apply_to(&self, state: S, event: &Event<D>) -> S {
+        let state = match &self.inner.evolve {
+            Some(evolve) => evolve(state, event),
+            None => state,
+        };
+        if self.inner.apply_map.is_empty() {
+            return state;
+        }
         let event_type = event.event_type_name();
         let found = self
             .inner
@@ -114,6 +197,9 @@ impl<S, D> AggregateKind<S, D> {
 impl<S: Clone, D> AggregateKind<S, D> {
     /// Returns the kind with `apply` as the function for `event_type`,
     /// replacing any function that type had.
+    ///
+    /// On a kind with an evolve function ([`AggregateKind::evolving`]),
+    /// `apply` runs after it, on the state it returned.
     #[must_use]
     pub fn on<F>(self, event_type: impl Into<Name>, apply: F) -> Self
     where
@@ -125,6 +211,7 @@ impl<S: Clone, D> AggregateKind<S, D> {
             Err(shared) => KindInner {
                 name: shared.name.clone(),
                 initial_state: shared.initial_state.clone(),
+                evolve: shared.evolve.clone(),
                 apply_map: shared.apply_map.clone(),
             },
         };
@@ -157,7 +244,49 @@ impl<S, D> fmt::Debug for AggregateKind<S, D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AggregateKind")
             .field("name", &self.name())
+            .field("evolve", &self.has_evolve())
             .field("event_types", &self.event_types().collect::<Vec<_>>())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counting() -> AggregateKind<Vec<String>, Data> {
+        AggregateKind::evolving("Log", Vec::new(), |mut log: Vec<String>, event| {
+            log.push(format!("evolve {}", event.event_type()));
+            log
+        })
+    }
+
+    #[test]
+    fn an_evolve_function_sees_every_event() {
+        let kind = counting();
+        assert!(kind.has_evolve());
+        assert_eq!(kind.event_types().count(), 0);
+        let state = kind.apply_to(Vec::new(), &Event::new("A"));
+        let state = kind.apply_to(state, &Event::new("B"));
+        assert_eq!(state, ["evolve A", "evolve B"]);
+    }
+
+    #[test]
+    fn with_both_the_evolve_function_runs_first_then_the_map() {
+        let kind = counting().on("A", |mut log: Vec<String>, _| {
+            log.push("on A".into());
+            log
+        });
+        let state = kind.apply_to(Vec::new(), &Event::new("A"));
+        let state = kind.apply_to(state, &Event::new("B"));
+        assert_eq!(state, ["evolve A", "on A", "evolve B"]);
+        assert_eq!(kind.event_types().collect::<Vec<_>>(), ["A"]);
+    }
+
+    #[test]
+    fn a_kind_with_an_apply_map_only_has_no_evolve_function() {
+        let kind = AggregateKind::new("Todo").on("A", |state, _| state);
+        assert!(!kind.has_evolve());
+        assert!(format!("{kind:?}").contains("evolve: false"));
     }
 }

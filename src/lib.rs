@@ -50,23 +50,28 @@ mod command;
 mod data;
 pub mod display;
 mod event;
+mod event_type;
+mod execute;
 mod expected_version;
 mod handler;
 mod name;
 mod publisher;
 mod repository;
 pub mod store;
+pub mod testing;
 
 pub use aggregate::{Aggregate, AggregateError};
 pub use aggregate_kind::{AggregateKind, ApplyFn};
 pub use command::Command;
 pub use data::{Data, Value, data};
 pub use event::Event;
+pub use event_type::EventType;
+pub use execute::ExecuteError;
 pub use expected_version::ExpectedVersion;
 pub use handler::{CommandError, CommandFn, CommandHandler};
 pub use name::Name;
 pub use publisher::{PublishError, Publisher};
-pub use repository::Repository;
+pub use repository::{DEFAULT_MAX_ATTEMPTS, Repository};
 #[cfg(feature = "postgres")]
 pub use store::PostgresEventStore;
 #[cfg(feature = "sqlite")]

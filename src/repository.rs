@@ -16,6 +16,10 @@ use crate::store::{EventStore, StoreError};
 ///
 /// Cloning a repository is O(1) and shares the store.
 ///
+/// [`Repository::execute`] runs a decision against an aggregate (load,
+/// decide, apply, save), retrying on a version conflict up to
+/// [`max_attempts`](Repository::max_attempts) times.
+///
 /// # Example
 ///
 /// ```
@@ -34,21 +38,46 @@ use crate::store::{EventStore, StoreError};
 /// ```
 pub struct Repository<D = Data> {
     store: Arc<dyn EventStore<D>>,
+    max_attempts: u32,
 }
+
+/// How many times [`Repository::execute`] tries a decision, unless
+/// [`Repository::with_max_attempts`] says otherwise.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
 
 impl<D: Clone> Repository<D> {
     /// A repository over `store`.
     #[must_use]
     pub fn new(store: impl EventStore<D> + 'static) -> Self {
-        Repository {
-            store: Arc::new(store),
-        }
+        Repository::from_shared(Arc::new(store))
     }
 
     /// A repository over a store already shared behind an [`Arc`].
     #[must_use]
     pub fn from_shared(store: Arc<dyn EventStore<D>>) -> Self {
-        Repository { store }
+        Repository {
+            store,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+        }
+    }
+
+    /// Returns the repository with `attempts` as the most times
+    /// [`Repository::execute`] loads, decides and saves before it gives up
+    /// on version conflicts; 0 counts as 1 (one attempt, no retry). The
+    /// default is [`DEFAULT_MAX_ATTEMPTS`]; a clone keeps the setting.
+    ///
+    /// With n writers each executing once on one aggregate, n attempts are
+    /// always enough: every conflict means another writer's save succeeded.
+    #[must_use]
+    pub fn with_max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// The most times [`Repository::execute`] tries a decision (at least 1).
+    #[must_use]
+    pub fn max_attempts(&self) -> u32 {
+        self.max_attempts
     }
 
     /// The store it reads and writes.
@@ -139,6 +168,7 @@ impl<D> Clone for Repository<D> {
     fn clone(&self) -> Self {
         Repository {
             store: Arc::clone(&self.store),
+            max_attempts: self.max_attempts,
         }
     }
 }
