@@ -4,8 +4,8 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::command_error::CommandError;
 use crate::data::{Data, Value};
-use crate::handler::CommandError;
 use crate::name::Name;
 
 /// An intent to change the domain: an immutable value.
