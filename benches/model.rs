@@ -9,7 +9,7 @@ use dvent::{Aggregate, AggregateKind, Event, Name};
 
 fn todo_kind() -> AggregateKind {
     AggregateKind::new("Todo").on("TodoStatusChanged", |mut state, event: &Event| {
-        state.insert("status".into(), event.data()["status"].clone());
+        state.insert("status", event.data()["status"].clone());
         state
     })
 }

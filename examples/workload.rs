@@ -161,8 +161,7 @@ impl Payload for Data {
     }
 
     fn last_status_is(state: &Data, i: usize) -> bool {
-        state.get("status").and_then(|s| s.as_str()) == Some(STATUSES[i % 3])
-            && state.contains_key("changed_ts")
+        state.get_str("status") == Some(STATUSES[i % 3]) && state.contains_key("changed_ts")
     }
 }
 

@@ -49,7 +49,7 @@ pub enum AggregateError {
 /// use dvent::{Aggregate, AggregateKind, Event};
 ///
 /// let todo = AggregateKind::new("Todo").on("TodoAdded", |state, event| {
-///     state.update("description".into(), event.data()["description"].clone())
+///     state.update("description", event.data()["description"].clone())
 /// });
 /// let a = Aggregate::new(&todo).apply(Event::new("TodoAdded").with_entry("description", "Buy milk"));
 /// assert_eq!((a.version(), a.uncommitted_version()), (0, 1));
@@ -230,7 +230,7 @@ impl<D: Clone> Aggregate<Data, D> {
     #[must_use]
     #[doc(alias = "set_state")]
     pub fn with_state_entry(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
-        self.state.insert(key.into(), value.into());
+        self.state.insert(key, value);
         self
     }
 }
@@ -363,8 +363,8 @@ mod tests {
 
     fn counter() -> AggregateKind {
         AggregateKind::new("Counter").on("Incremented", |state, _event| {
-            let n = state.get("n").and_then(Value::as_u64).unwrap_or(0);
-            state.update("n".into(), (n + 1).into())
+            let n = state.get_u64("n").unwrap_or(0);
+            state.update("n", n + 1)
         })
     }
 

@@ -38,8 +38,8 @@ pub type ApplyFn<S, D> = Arc<dyn Fn(S, &Event<D>) -> S + Send + Sync>;
 ///
 /// let counter = AggregateKind::new("Counter").on("Incremented", |state, event| {
 ///     let by = event.data()["by"].as_i64().unwrap_or(1);
-///     let total = state.get("total").and_then(|v| v.as_i64()).unwrap_or(0);
-///     state.update("total".into(), (total + by).into())
+///     let total = state.get_i64("total").unwrap_or(0);
+///     state.update("total", total + by)
 /// });
 /// let c = Aggregate::new(&counter)
 ///     .apply(Event::new("Incremented").with_entry("by", 2))

@@ -52,7 +52,7 @@ impl Command<Data> {
     /// Time: O(log n) in the number of keys.
     #[must_use]
     pub fn with_entry(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
-        self.data.insert(key.into(), value.into());
+        self.data.insert(key, value);
         self
     }
 

@@ -22,7 +22,7 @@
 //! let todo = AggregateKind::new("Todo")
 //!     .on("TodoAdded", |state, event| state.union(event.data().clone()))
 //!     .on("TodoStatusChanged", |state, event| {
-//!         state.update("status".into(), event.data()["status"].clone())
+//!         state.update("status", event.data()["status"].clone())
 //!     });
 //!
 //! // Apply events: each call returns a new aggregate.
@@ -65,7 +65,7 @@ pub use aggregate::{Aggregate, AggregateError};
 pub use aggregate_kind::{AggregateKind, ApplyFn};
 pub use command::Command;
 pub use command_error::CommandError;
-pub use data::{Data, Value, data};
+pub use data::{Data, DataIter, Value, data};
 pub use event::Event;
 pub use event_type::EventType;
 pub use execute::ExecuteError;

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use dvent::{Aggregate, AggregateKind, Event, EventStore, Repository, StoreError, Value};
+use dvent::{Aggregate, AggregateKind, Event, EventStore, Repository, StoreError};
 use uuid::Uuid;
 
 const THREADS: usize = 8;
@@ -30,7 +30,7 @@ const DEADLINE: Duration = Duration::from_secs(120);
 
 fn counter() -> AggregateKind {
     AggregateKind::new("Counter").on("Incremented", |state, event| {
-        state.update("count".into(), event.data()["count"].clone())
+        state.update("count", event.data()["count"].clone())
     })
 }
 
@@ -68,11 +68,7 @@ fn write(store: Arc<dyn EventStore>, streams: &[Uuid], writer: usize, started: I
                 .get_aggregate(&kind, id)
                 .expect("loading a counter")
                 .unwrap_or_else(|| Aggregate::with_uuid(&kind, id));
-            let count = loaded
-                .state()
-                .get("count")
-                .and_then(Value::as_u64)
-                .unwrap_or(0);
+            let count = loaded.state().get_u64("count").unwrap_or(0);
             let event = Event::new("Incremented")
                 .with_entry("count", count + 1)
                 .with_entry("writer", writer);

@@ -1,13 +1,13 @@
 //! Properties of folding events, for any sequence of events.
 
-use dvent::{Aggregate, AggregateKind, Event, Value};
+use dvent::{Aggregate, AggregateKind, Event};
 use proptest::prelude::*;
 
 fn kind() -> AggregateKind {
     AggregateKind::new("Counter").on("Added", |state, event| {
-        let total = state.get("total").and_then(Value::as_i64).unwrap_or(0);
+        let total = state.get_i64("total").unwrap_or(0);
         let n = event.data()["n"].as_i64().unwrap_or(0);
-        state.update("total".into(), (total + n).into())
+        state.update("total", total + n)
     })
 }
 

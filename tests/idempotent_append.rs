@@ -371,16 +371,12 @@ fn retries_racing_each_other_store_the_batch_once() {
 
 fn counter() -> AggregateKind {
     AggregateKind::new("Counter").on("Incremented", |state, event| {
-        state.update("count".into(), event.data()["count"].clone())
+        state.update("count", event.data()["count"].clone())
     })
 }
 
 fn increment(counter: Aggregate, by: i64) -> Aggregate {
-    let count = counter
-        .state()
-        .get("count")
-        .and_then(|v| v.as_i64())
-        .unwrap_or(0);
+    let count = counter.state().get_i64("count").unwrap_or(0);
     counter.apply(Event::new("Incremented").with_entry("count", count + by))
 }
 

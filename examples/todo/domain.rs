@@ -15,17 +15,17 @@ pub fn todo_kind() -> AggregateKind {
     AggregateKind::new("Todo")
         .on("TodoAdded", |state, event| {
             state
-                .update("description".into(), event.data()["description"].clone())
-                .update("status".into(), event.data()["status"].clone())
-                .update("added_ts".into(), timestamp_of(event).into())
+                .update("description", event.data()["description"].clone())
+                .update("status", event.data()["status"].clone())
+                .update("added_ts", timestamp_of(event))
         })
         .on("TodoStatusChanged", |state, event| {
             state
-                .update("status".into(), event.data()["status"].clone())
-                .update("changed_ts".into(), timestamp_of(event).into())
+                .update("status", event.data()["status"].clone())
+                .update("changed_ts", timestamp_of(event))
         })
         .on("TodoRemoved", |state, event| {
-            state.update("removed_ts".into(), timestamp_of(event).into())
+            state.update("removed_ts", timestamp_of(event))
         })
 }
 
@@ -57,7 +57,7 @@ pub fn add(description: &str, status: &str) -> Result<Event, CommandError> {
 /// that status.
 pub fn change_status(todo: &Aggregate, status: &str) -> Result<Option<Event>, CommandError> {
     let status = valid_status(status)?;
-    if todo.state().get("status").and_then(|s| s.as_str()) == Some(status) {
+    if todo.state().get_str("status") == Some(status) {
         return Ok(None);
     }
     Ok(Some(

@@ -955,6 +955,59 @@ mod tests {
         );
     }
 
+    /// `Data` was once `imbl::OrdMap<String, Value>` itself: it writes the
+    /// very same text, and rows written as that map's JSON read back.
+    #[test]
+    fn data_rows_are_the_ordmap_json_and_old_rows_read_back() {
+        use crate::data::Value;
+        use imbl::OrdMap;
+
+        let pairs = [
+            ("status", serde_json::json!("Queued")),
+            ("n", serde_json::json!(-1.25)),
+            ("nested", serde_json::json!({"b": [1, null], "a": "é"})),
+        ];
+        let map: OrdMap<String, Value> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), v.clone()))
+            .collect();
+        let old_json = serde_json::to_string(&map).unwrap();
+
+        let (_dir, path, store) = file_store();
+        let saved = store
+            .save_events(
+                "s",
+                &[Event::new("A").with_data(crate::data(pairs.clone()))],
+                ExpectedVersion::NoStream,
+            )
+            .unwrap();
+        store
+            .save_events("old", &[Event::new("B")], ExpectedVersion::NoStream)
+            .unwrap();
+        drop(store);
+        let connection = Connection::open(&path).unwrap();
+        let written: String = connection
+            .query_row("SELECT data FROM events WHERE stream_id = 's'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(written, old_json);
+        // A row as an older version wrote it:
+        connection
+            .execute(
+                "UPDATE events SET data = ?1 WHERE stream_id = 'old'",
+                [&old_json],
+            )
+            .unwrap();
+        drop(connection);
+
+        let store = SqliteEventStore::open(&path).unwrap();
+        assert_eq!(store.get_events(Some("s"), 0).unwrap(), saved);
+        let old = store.get_events(Some("old"), 0).unwrap();
+        assert_eq!(old[0].data(), &Data::from(map));
+        assert_eq!(old[0].data().get_str("status"), Some("Queued"));
+    }
+
     #[test]
     fn reopening_gives_back_everything_exactly() {
         let (_dir, path, store) = file_store();

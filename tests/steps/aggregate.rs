@@ -10,7 +10,7 @@ use super::world::DventWorld;
 fn kind_setting_description(world: &mut DventWorld, name: String, event_type: String) {
     world.kind = AggregateKind::new(name).on(event_type, |state, event| {
         match event.data().get("description") {
-            Some(description) => state.update("description".into(), description.clone()),
+            Some(description) => state.update("description", description.clone()),
             None => state,
         }
     });
