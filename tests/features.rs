@@ -14,7 +14,7 @@ mod support;
 
 // The Todo domain of `cargo run --example todo`; the steps use most of it.
 #[allow(dead_code)]
-#[path = "../examples/todo/domain.rs"]
+#[path = "support/todo_domain.rs"]
 mod todo_domain;
 
 use std::process::ExitCode;

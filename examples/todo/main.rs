@@ -1,81 +1,86 @@
-//! The Todo walk-through of the original dvent notebook, with the in-memory
-//! store: `cargo run --example todo`.
+//! The Todo walk-through of the original dvent notebook, on the typed
+//! domain of `domain.rs` and the in-memory store:
+//! `cargo run --example todo`.
+//!
+//! Every change goes through `Repository::execute`: it loads the todo, runs
+//! the pure decision on it and saves the events the decision returns.
 
 mod domain;
 
-use domain::{TodoContext, handler, todo_kind};
-use dvent::{Aggregate, Command, InMemoryEventStore, Repository};
+use domain::{Status, TodoAggregate, TodoCommand, TodoEvent, decide, decide_all, todo_kind};
+use dvent::uuid::Uuid;
+use dvent::{InMemoryEventStore, Repository};
 
-fn show(label: &str, todo: &Aggregate) {
+fn show(label: &str, todo: &TodoAggregate) {
     println!(
         "{label}: {} version {} {}",
         todo.id(),
         todo.version(),
-        dvent::serde_json::to_string(todo.state()).expect("a Data state is JSON")
+        dvent::serde_json::to_string(todo.state()).expect("a Todo state is JSON")
     );
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let context = TodoContext {
-        repository: Repository::new(InMemoryEventStore::new()),
-        kind: todo_kind(),
-    };
-    let todos = handler(context.clone());
+    let repository = Repository::new(InMemoryEventStore::<TodoEvent>::default());
+    let kind = todo_kind();
 
-    println!("1. Add six todos through the command handler");
+    println!("1. Add six todos through Repository::execute");
     let mut ids = Vec::new();
     for n in 1..=6 {
-        let command = Command::new("AddTodo")
-            .with_entry("description", format!("Todo number {n}"))
-            .with_entry("status", "Queued");
-        let todo = todos.handle(&command)?;
+        let add = TodoCommand::Add {
+            description: format!("Todo number {n}"),
+            status: Status::Queued,
+        };
+        let todo = repository.execute(&kind, Uuid::new_v4(), |todo| decide(todo, &add))?;
         show("   added", &todo);
         ids.push(todo.id());
     }
 
     println!("2. Change the last three to Started");
+    let start = TodoCommand::ChangeStatus {
+        status: Status::Started,
+    };
     for id in &ids[3..] {
-        let command = Command::new("ChangeTodoStatus")
-            .with_entry("id", id.to_string())
-            .with_entry("status", "Started");
-        show("   changed", &todos.handle(&command)?);
+        show(
+            "   changed",
+            &repository.execute(&kind, *id, |todo| decide(todo, &start))?,
+        );
     }
 
     println!("3. Read all six back from the repository");
     for id in &ids {
-        let todo = context.repository.get_aggregate(&context.kind, *id)?;
+        let todo = repository.get_aggregate(&kind, *id)?;
         show("   read", &todo.ok_or("a todo went missing")?);
     }
 
     println!("4. Remove the first");
-    let command = Command::new("RemoveTodo").with_entry("id", ids[0].to_string());
-    show("   removed", &todos.handle(&command)?);
+    let removed = repository.execute(&kind, ids[0], |todo| decide(todo, &TodoCommand::Remove))?;
+    show("   removed", &removed);
 
-    println!("5. Without the handler: load the last, change it three times, remove it, save once");
-    let last = context
-        .repository
-        .get_aggregate(&context.kind, ids[5])?
-        .ok_or("the last todo went missing")?;
-    show("   loaded", &last);
-    let mut todo = last;
-    for status in ["Queued", "Started", "Finished"] {
-        let decided = domain::change_status(&todo, status)?;
-        todo = todo.apply_all(decided);
-    }
-    let decided = domain::remove(&todo);
-    let todo = todo.apply_all(decided);
     println!(
-        "   before saving: version {}, uncommitted version {}",
-        todo.version(),
-        todo.uncommitted_version()
+        "5. One decision for four commands: change the last three times, remove it, save once"
     );
-    let todo = context.repository.save_aggregate(&todo)?;
+    let loaded = repository
+        .get_aggregate(&kind, ids[5])?
+        .ok_or("the last todo went missing")?;
+    show("   loaded", &loaded);
+    let commands = [Status::Queued, Status::Started, Status::Finished]
+        .map(|status| TodoCommand::ChangeStatus { status })
+        .into_iter()
+        .chain([TodoCommand::Remove])
+        .collect::<Vec<_>>();
+    let todo = repository.execute(&kind, ids[5], |todo| decide_all(todo, &commands))?;
+    println!(
+        "   decided {} events on version {}, saved in one go",
+        todo.version() - loaded.version(),
+        loaded.version()
+    );
     show("   saved", &todo);
 
     println!("6. Its events");
     for event in todo.events() {
         println!(
-            "   {} {:<18} {} {}",
+            "   {} {:<18} {:.3} {}",
             event.version(),
             event.event_type(),
             event.timestamp(),
