@@ -943,10 +943,6 @@ fn prepared(
     Ok(statement)
 }
 
-fn u64_to_sql(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
 /// Why a save's transaction stopped.
 enum Failure {
     /// The store decided (a conflict, a bad batch): said as it is.
@@ -1272,7 +1268,7 @@ where
     }
 
     fn get_events(&self, stream_id: Option<&str>, start: u64) -> Result<Vec<Event<D>>, StoreError> {
-        let from = u64_to_sql(start);
+        let from = codec::sql_int(start);
         if stream_id.is_some_and(|id| id.contains('\0')) {
             // No stream id with NUL can be stored (saves refuse it).
             return Ok(Vec::new());
@@ -1345,7 +1341,7 @@ where
         let statement =
             prepared(client, statements, &self.shared.sql.streams).map_err(|e| self.fail(e))?;
         let rows = client
-            .query(&statement, &[&u64_to_sql(start)])
+            .query(&statement, &[&codec::sql_int(start)])
             .map_err(|e| self.fail(e))?;
         rows.iter()
             .map(|row| {

@@ -488,10 +488,6 @@ fn event_from_row<D: DeserializeOwned>(
     decoder.decode(&stored)
 }
 
-fn u64_to_sql(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
 impl<D> SqliteEventStore<D>
 where
     D: Serialize + DeserializeOwned + Clone,
@@ -548,7 +544,7 @@ where
             .prepare_cached("SELECT COALESCE(MAX(position), 0) FROM events")
             .and_then(|mut s| s.query_row([], |row| row.get(0)))
             .map_err(backend)?;
-        let new_version = u64_to_sql(stored.last().map_or(0, Event::version));
+        let new_version = codec::sql_int(stored.last().map_or(0, Event::version));
         if current.is_none() {
             let number: i64 = tx
                 .prepare_cached("SELECT COALESCE(MAX(number) + 1, 0) FROM streams")
@@ -723,7 +719,7 @@ where
                 "SELECT number, stream_id, timestamp FROM streams WHERE number >= ?1 ORDER BY number",
             )
             .map_err(backend)?;
-        let mut rows = statement.query([u64_to_sql(start)]).map_err(backend)?;
+        let mut rows = statement.query([codec::sql_int(start)]).map_err(backend)?;
         let mut streams = Vec::new();
         while let Some(row) = rows.next().map_err(backend)? {
             let get = |i: usize| row.get_ref(i).map_err(backend);

@@ -4,32 +4,16 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{PostgresEventStore, u64_to_sql};
+use super::PostgresEventStore;
 use crate::event::Event;
 use crate::store::{Recorded, StoreError, codec};
-
-fn sql_limit(limit: usize) -> i64 {
-    i64::try_from(limit).unwrap_or(i64::MAX)
-}
 
 /// Pairs each event with the position its row gave.
 fn recorded<D>(events: Vec<Event<D>>, positions: Vec<i64>) -> Result<Vec<Recorded<D>>, StoreError> {
     events
         .into_iter()
         .zip(positions)
-        .map(|(event, position)| {
-            let stored = u64::try_from(position).map_err(|_| {
-                codec::corrupt(
-                    event.stream_id().as_bytes(),
-                    position,
-                    format!("position should be at least 1, found {position}"),
-                )
-            })?;
-            Ok(Recorded {
-                position: stored,
-                event,
-            })
-        })
+        .map(|(event, position)| codec::recorded(event, position))
         .collect()
 }
 
@@ -49,7 +33,7 @@ where
         let mut positions = Vec::new();
         let events = self.read_events(
             &self.shared.sql.all_page,
-            &[&u64_to_sql(after), &sql_limit(limit)],
+            &[&codec::sql_int(after), &codec::sql_int(limit)],
             |_, position| {
                 positions.push(position);
                 Ok(())
@@ -74,7 +58,7 @@ where
         let mut expected = after;
         let events = self.read_events(
             &self.shared.sql.stream_page,
-            &[&stream_id, &u64_to_sql(after), &sql_limit(limit)],
+            &[&stream_id, &codec::sql_int(after), &codec::sql_int(limit)],
             |event, position| {
                 expected = expected.saturating_add(1);
                 if event.version() != expected {

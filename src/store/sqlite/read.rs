@@ -4,7 +4,7 @@
 use rusqlite::{Row, params};
 use serde::de::DeserializeOwned;
 
-use super::{EVENT_COLUMNS, SqliteEventStore, backend, event_from_row, u64_to_sql};
+use super::{EVENT_COLUMNS, SqliteEventStore, backend, event_from_row};
 use crate::event::Event;
 use crate::store::codec::{self, Decoder};
 use crate::store::{Recorded, StoreError};
@@ -14,10 +14,6 @@ use crate::store::{Recorded, StoreError};
 /// clone waits for at most one page's read.
 pub(super) const GET_EVENTS_PAGE: usize = 1_024;
 
-fn sql_limit(limit: usize) -> i64 {
-    i64::try_from(limit).unwrap_or(i64::MAX)
-}
-
 /// A row selected with [`EVENT_COLUMNS`], with its position.
 fn recorded_from_row<D: DeserializeOwned>(
     row: &Row<'_>,
@@ -25,14 +21,7 @@ fn recorded_from_row<D: DeserializeOwned>(
 ) -> Result<Recorded<D>, StoreError> {
     let event = event_from_row(row, decoder)?;
     let position: i64 = row.get(0).map_err(backend)?;
-    let position = u64::try_from(position).map_err(|_| {
-        codec::corrupt(
-            event.stream_id().as_bytes(),
-            position,
-            format!("position should be at least 1, found {position}"),
-        )
-    })?;
-    Ok(Recorded { position, event })
+    codec::recorded(event, position)
 }
 
 impl<D: DeserializeOwned> SqliteEventStore<D> {
@@ -54,7 +43,7 @@ impl<D: DeserializeOwned> SqliteEventStore<D> {
             ))
             .map_err(backend)?;
         let mut rows = statement
-            .query(params![u64_to_sql(after), sql_limit(limit)])
+            .query(params![codec::sql_int(after), codec::sql_int(limit)])
             .map_err(backend)?;
         let mut decoder = Decoder::new();
         let mut page = Vec::with_capacity(limit.min(GET_EVENTS_PAGE));
@@ -88,7 +77,11 @@ impl<D: DeserializeOwned> SqliteEventStore<D> {
             ))
             .map_err(backend)?;
         let mut rows = statement
-            .query(params![stream_id, u64_to_sql(after), sql_limit(limit)])
+            .query(params![
+                stream_id,
+                codec::sql_int(after),
+                codec::sql_int(limit)
+            ])
             .map_err(backend)?;
         let mut decoder = Decoder::new();
         let mut page: Vec<Recorded<D>> = Vec::with_capacity(limit.min(GET_EVENTS_PAGE));
