@@ -32,17 +32,15 @@ fn save_and_load(c: &mut Criterion) {
         c.bench_function(&format!("{name}: save an aggregate of 10 events"), |b| {
             b.iter_batched(
                 || new_todo(&kind, 10),
-                |todo| repository.save_aggregate(&todo).expect("saved"),
+                |todo| repository.save(&todo).expect("saved"),
                 BatchSize::SmallInput,
             )
         });
-        let saved = repository
-            .save_aggregate(&new_todo(&kind, 10))
-            .expect("saved");
+        let saved = repository.save(&new_todo(&kind, 10)).expect("saved");
         c.bench_function(&format!("{name}: load an aggregate of 10 events"), |b| {
             b.iter(|| {
                 repository
-                    .get_aggregate(&kind, saved.id())
+                    .load(&kind, saved.id())
                     .expect("read")
                     .expect("found")
             })

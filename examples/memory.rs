@@ -77,12 +77,16 @@ fn measure<D: Clone + Send + Sync + Serialize>(
         let count = per_stream.min(n - s * per_stream);
         let batch: Vec<Event<D>> = (0..count).map(|i| make(&event_type, i)).collect();
         store
-            .save_events(&stream_id, &batch, ExpectedVersion::NoStream)
+            .append(
+                &stream_id,
+                &batch.iter().cloned().collect(),
+                ExpectedVersion::NoStream,
+            )
             .expect("saved");
     }
     let held = LIVE.load(Ordering::Relaxed) - before;
     let json: usize = store
-        .get_events(None, 0)
+        .events(None, 0)
         .expect("read")
         .iter()
         .map(|e| serde_json::to_vec(e).expect("encodes").len())

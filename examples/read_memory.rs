@@ -1,6 +1,6 @@
 //! How much memory reading a whole SQLite store takes: page by page
 //! ([`EventStore::read_all`] through [`Pages`]) against all at once
-//! ([`EventStore::get_events`]).
+//! ([`EventStore::events`]).
 //!
 //! ```text
 //! cargo run --release --example read_memory -- [N_EVENTS] [PAGE_SIZE]
@@ -12,7 +12,7 @@
 //! them all, `PAGE_SIZE` (default 1,000) at a time, and prints its resident
 //! memory before the read (the baseline) and at its peak during the read
 //! (Linux's `VmHWM`, reset through `/proc/self/clear_refs` just before),
-//! and the difference; then the same for one `get_events(None, 0)`.
+//! and the difference; then the same for one `events(None, 0)`.
 //! Linux only (it reads `/proc/self/status`).
 
 use std::process::{Command, ExitCode};
@@ -67,7 +67,11 @@ fn write(path: &str, n: usize) -> Result<(), Failure> {
         }
         // Streams of STREAM_LENGTH events, BATCH / STREAM_LENGTH per batch.
         for chunk in batch.chunks(STREAM_LENGTH) {
-            store.save_events(&format!("todo-{stream}"), chunk, ExpectedVersion::NoStream)?;
+            store.append(
+                &format!("todo-{stream}"),
+                &chunk.iter().cloned().collect(),
+                ExpectedVersion::NoStream,
+            )?;
             stream += 1;
         }
         written += size;
@@ -120,7 +124,7 @@ fn run() -> Result<(), Failure> {
         started.elapsed().as_secs_f64()
     );
 
-    let store = SqliteEventStore::open(&path)?;
+    let store = SqliteEventStore::<dvent::Data>::open(&path)?;
     let paged = measured(&format!("paged ({page_size} a page)"), || {
         let mut count = 0;
         let mut last = 0;
@@ -138,9 +142,7 @@ fn run() -> Result<(), Failure> {
         }
         Ok(count)
     })?;
-    let whole = measured("get_events(None, 0)", || {
-        Ok(store.get_events(None, 0)?.len())
-    })?;
+    let whole = measured("events(None, 0)", || Ok(store.events(None, 0)?.len()))?;
     println!(
         "paged read: {:.1} MiB above baseline; get_events: {:.1} MiB",
         mib(paged),

@@ -213,9 +213,7 @@ fn run<P: Payload>(args: &Args, store: Arc<dyn EventStore<P>>) -> Result<(), Str
                         for i in 0..args.per_stream {
                             todo = todo.apply(P::status_changed(event_type, i));
                         }
-                        let saved = repository
-                            .save_aggregate(&todo)
-                            .map_err(|e| e.to_string())?;
+                        let saved = repository.save(&todo).map_err(|e| e.to_string())?;
                         ids.push(saved.id());
                     }
                     Ok(ids)
@@ -241,7 +239,7 @@ fn run<P: Payload>(args: &Args, store: Arc<dyn EventStore<P>>) -> Result<(), Str
                 scope.spawn(move || -> Result<(), String> {
                     for id in ids {
                         let todo = repository
-                            .get_aggregate(kind, *id)
+                            .load(kind, *id)
                             .map_err(|e| e.to_string())?
                             .ok_or_else(|| format!("aggregate {id} was not found"))?;
                         if todo.version() != args.per_stream as u64 {
@@ -287,7 +285,7 @@ fn open<P: Payload + Serialize + serde::de::DeserializeOwned>(
         "sqlite" => {
             let dir = std::env::temp_dir().join(format!("dvent-workload-{}", std::process::id()));
             std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-            let store = dvent::SqliteEventStore::<P>::open_typed(dir.join("events.sqlite"))
+            let store = dvent::SqliteEventStore::<P>::open(dir.join("events.sqlite"))
                 .map_err(|e| e.to_string())?;
             Ok((Arc::new(store), Scratch(Some(dir))))
         }
@@ -297,9 +295,9 @@ fn open<P: Payload + Serialize + serde::de::DeserializeOwned>(
                 .map_err(|_| "--store postgres needs DVENT_POSTGRES_URL".to_string())?;
             let schema = format!("dvent_workload_{}", std::process::id());
             let options = dvent::store::postgres::PostgresOptions::new()
-                .schema(schema)
-                .max_connections(args.threads as u32 + 1);
-            let store = dvent::PostgresEventStore::<P>::connect_typed(&url, options)
+                .with_schema(schema)
+                .with_max_connections(args.threads as u32 + 1);
+            let store = dvent::PostgresEventStore::<P>::connect_with(&url, options)
                 .map_err(|e| e.to_string())?;
             Ok((Arc::new(DropSchema(store)), Scratch(None)))
         }
@@ -327,21 +325,21 @@ impl<P> EventStore<P> for DropSchema<P>
 where
     P: Serialize + serde::de::DeserializeOwned + Clone + Send + Sync,
 {
-    fn save_events(
+    fn append(
         &self,
         stream_id: &str,
-        events: &[Event<P>],
+        events: &dvent::Vector<Event<P>>,
         expected: dvent::ExpectedVersion,
     ) -> Result<Vec<Event<P>>, dvent::StoreError> {
-        self.0.save_events(stream_id, events, expected)
+        self.0.append(stream_id, events, expected)
     }
 
-    fn get_events(
+    fn events(
         &self,
         stream_id: Option<&str>,
         start: u64,
     ) -> Result<Vec<Event<P>>, dvent::StoreError> {
-        self.0.get_events(stream_id, start)
+        self.0.events(stream_id, start)
     }
 
     fn read_all(
@@ -361,12 +359,12 @@ where
         self.0.read_stream(stream_id, after, limit)
     }
 
-    fn get_last_event(&self, stream_id: &str) -> Result<Option<Event<P>>, dvent::StoreError> {
-        self.0.get_last_event(stream_id)
+    fn last_event(&self, stream_id: &str) -> Result<Option<Event<P>>, dvent::StoreError> {
+        self.0.last_event(stream_id)
     }
 
-    fn get_streams(&self, start: u64) -> Result<Vec<dvent::StreamInfo>, dvent::StoreError> {
-        self.0.get_streams(start)
+    fn streams(&self, start: u64) -> Result<Vec<dvent::StreamInfo>, dvent::StoreError> {
+        self.0.streams(start)
     }
 }
 

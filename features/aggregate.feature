@@ -70,6 +70,7 @@ Feature: Aggregate
     And I set the state's "status" to "Queued"
     Then the aggregate's state has "status" set to "Queued"
     And the kept copy's state is empty
+    And saving and reloading the aggregate gives the same state and version
 
   Scenario: A given id that is not a UUID is a clear error
     When I generate an aggregate with the id "todo-1"

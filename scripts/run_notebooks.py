@@ -327,6 +327,8 @@ EXPECTATIONS: dict[str, list[tuple[str, Callable]]] = {
         ("the first todo removed at version 2", aggregate_shown(version="2", state="removed_ts")),
         ("an unknown status rejected", has_text("command rejected")),
         ("the last todo at version 6, finished and removed", aggregate_shown(version="6", status="Finished", state="added_ts changed_ts removed_ts")),
+        ("the typed domain: started at version 2 through execute", has_text('typed: version 2, state Todo { description: "Typed", status: "Started", removed: false }')),
+        ("the typed domain: the domain's own error, untouched", has_text('typed: refused with Some(UnknownStatus("Paused"))')),
         ("the last todo's six events in order", timeline("TodoAdded", *["TodoStatusChanged"] * 4, "TodoRemoved")),
         ("an events table of one stream, named once above it", has_block("events", caption=r"stream [0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", columns="version type timestamp data")),
     ],

@@ -9,29 +9,18 @@ use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 use uuid::Uuid;
 
+use crate::aggregate_id::{AggregateError, AggregateId};
 use crate::aggregate_kind::AggregateKind;
-use crate::data::{Data, Value};
+use crate::data::Data;
 use crate::event::Event;
-
-/// What can go wrong when making an aggregate.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AggregateError {
-    /// The id given was not a UUID.
-    #[error("aggregate id should be a UUID, found {given:?} ({reason})")]
-    InvalidId {
-        /// The text that was given.
-        given: String,
-        /// Why it is not a UUID.
-        reason: String,
-    },
-}
 
 /// An entity with identity, a kind and an ordered, consistent series of
 /// events. It collects the events it produces but does not persist them (a
 /// [`Repository`](crate::Repository) does).
 ///
-/// An aggregate is an immutable value: [`apply`](Aggregate::apply) and the
-/// other changing methods take it by value and return a new aggregate.
+/// An aggregate is an immutable value: [`apply`](Aggregate::apply) and
+/// [`apply_all`](Aggregate::apply_all) borrow it and return a new aggregate,
+/// and the other changing methods take it by value and return a new one.
 /// Cloning is cheap (the events are persistent [`imbl::Vector`]s and the kind
 /// is shared), and a clone is never affected by what is done to another:
 /// keep a clone to keep a version.
@@ -94,12 +83,11 @@ impl<S: Clone, D: Clone> Aggregate<S, D> {
     /// assert!(Aggregate::with_id(&kind, "todo-1").is_err());
     /// # Ok::<(), dvent::AggregateError>(())
     /// ```
-    pub fn with_id(kind: &AggregateKind<S, D>, id: &str) -> Result<Self, AggregateError> {
-        let uuid = Uuid::parse_str(id).map_err(|e| AggregateError::InvalidId {
-            given: id.to_string(),
-            reason: e.to_string(),
-        })?;
-        Ok(Aggregate::with_uuid(kind, uuid))
+    pub fn with_id(
+        kind: &AggregateKind<S, D>,
+        id: impl AggregateId,
+    ) -> Result<Self, AggregateError> {
+        Ok(Aggregate::with_uuid(kind, id.to_uuid()?))
     }
 
     /// A new aggregate of `kind` with the given UUID.
@@ -129,42 +117,57 @@ impl<S: Clone, D: Clone> Aggregate<S, D> {
         Aggregate::with_uuid(kind, id).apply_all_committed(events)
     }
 
-    /// Returns the aggregate with `event` applied and added to the
-    /// uncommitted events.
+    /// Returns a new aggregate with `event` applied and added to the
+    /// uncommitted events; `self` is left as it was (so a notebook cell can
+    /// apply to a value another cell made, and keep both).
     ///
     /// The kind's function for the event's type computes the new state (no
     /// function: the state stays). An event whose version is 0 is given
     /// version [`uncommitted_version`](Aggregate::uncommitted_version)` + 1`.
     ///
-    /// Time: O(1) amortised plus the apply function's cost.
+    /// Time: O(1) to share the original's events and state, then O(1)
+    /// amortised plus the apply function's cost on the copy. The new
+    /// aggregate's first change to each shared part copies that part's
+    /// touched node: the last chunk of the event vector, and for a
+    /// persistent state the path to the changed key (a plain `S` is cloned
+    /// whole). To apply many events, use [`apply_all`](Aggregate::apply_all),
+    /// which shares once and then changes in place.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use dvent::{Aggregate, AggregateKind, Event};
+    ///
+    /// let kind = AggregateKind::new("Todo");
+    /// let new = Aggregate::new(&kind);
+    /// let added = new.apply(Event::new("TodoAdded"));
+    /// assert_eq!((new.uncommitted_version(), added.uncommitted_version()), (0, 1));
+    /// ```
     #[must_use]
     #[inline]
-    pub fn apply(self, event: Event<D>) -> Self {
-        self.apply_as(event, false)
+    pub fn apply(&self, event: Event<D>) -> Self {
+        self.clone().apply_as(event, false)
     }
 
-    /// Returns the aggregate with `event` applied and added to the committed
-    /// events (as when it is read back from a store).
-    #[must_use]
-    pub fn apply_committed(self, event: Event<D>) -> Self {
-        self.apply_as(event, true)
-    }
-
-    /// Returns the aggregate with every event applied in order, as
-    /// uncommitted.
+    /// Returns a new aggregate with every event applied in order, as
+    /// uncommitted; `self` is left as it was.
     ///
-    /// Time: O(n) for n events, plus the apply functions' cost.
+    /// Time: O(1) to share the original, then O(n) for n events plus the
+    /// apply functions' cost: the events after the first are applied in
+    /// place, as a fold.
     #[must_use]
-    pub fn apply_all(self, events: impl IntoIterator<Item = Event<D>>) -> Self {
-        events.into_iter().fold(self, Aggregate::apply)
+    pub fn apply_all(&self, events: impl IntoIterator<Item = Event<D>>) -> Self {
+        events.into_iter().fold(self.clone(), |aggregate, event| {
+            aggregate.apply_as(event, false)
+        })
     }
 
-    /// Returns the aggregate with every event applied in order, as committed.
-    ///
-    /// Time: O(n) for n events, plus the apply functions' cost.
-    #[must_use]
-    pub fn apply_all_committed(self, events: impl IntoIterator<Item = Event<D>>) -> Self {
-        events.into_iter().fold(self, Aggregate::apply_committed)
+    /// Folds `events` into this aggregate as committed (as read back from a
+    /// store), in place.
+    fn apply_all_committed(self, events: impl IntoIterator<Item = Event<D>>) -> Self {
+        events
+            .into_iter()
+            .fold(self, |aggregate, event| aggregate.apply_as(event, true))
     }
 
     #[inline]
@@ -211,26 +214,6 @@ impl<S: Clone, D: Clone> Aggregate<S, D> {
         self.events.extend(stored);
         self.version = self.events.last().map_or(0, Event::version);
         self.uncommitted_version = self.version;
-        self
-    }
-
-    /// Returns the aggregate with another state (no event is recorded).
-    #[must_use]
-    pub fn with_state(mut self, state: S) -> Self {
-        self.state = state;
-        self
-    }
-}
-
-impl<D: Clone> Aggregate<Data, D> {
-    /// Returns the aggregate with one key of its [`Data`] state set (the
-    /// original's `set_state`); no event is recorded.
-    ///
-    /// Time: O(log k) for k keys.
-    #[must_use]
-    #[doc(alias = "set_state")]
-    pub fn with_state_entry(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
-        self.state.insert(key, value);
         self
     }
 }
@@ -401,8 +384,11 @@ mod tests {
 
     #[test]
     fn an_event_with_a_version_keeps_it() {
-        let a =
-            Aggregate::new(&counter()).apply_committed(Event::new("Incremented").with_version(7));
+        let a = Aggregate::from_events(
+            &counter(),
+            Uuid::new_v4(),
+            [Event::new("Incremented").with_version(7)],
+        );
         assert_eq!(a.version(), 7);
         let a = a.apply(Event::new("Incremented"));
         assert_eq!(a.uncommitted_version(), 8);
@@ -415,12 +401,5 @@ mod tests {
         assert_eq!(a.version(), 3);
         assert!(a.uncommitted_events().is_empty());
         assert_eq!(a.state()["n"], 3);
-    }
-
-    #[test]
-    fn with_state_entry_sets_one_key() {
-        let a = Aggregate::new(&counter()).with_state_entry("status", "Queued");
-        assert_eq!(a.state()["status"], "Queued");
-        assert_eq!(a.uncommitted_version(), 0);
     }
 }

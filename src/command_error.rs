@@ -2,7 +2,8 @@
 //! handlers, in a module of their own so that commands and handlers both use
 //! them without importing each other.
 
-use crate::aggregate::AggregateError;
+use crate::aggregate_id::AggregateError;
+use crate::repository::LoadError;
 use crate::store::StoreError;
 
 /// Why a command was not carried out.
@@ -46,4 +47,13 @@ pub enum CommandError {
     /// The event store failed or reported a conflict.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl From<LoadError> for CommandError {
+    fn from(error: LoadError) -> Self {
+        match error {
+            LoadError::InvalidId(error) => CommandError::Aggregate(error),
+            LoadError::Store(error) => CommandError::Store(error),
+        }
+    }
 }

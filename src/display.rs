@@ -58,7 +58,7 @@
 //! assert!(html.contains("&lt;b&gt;milk&lt;/b&gt;"));
 //!
 //! let repo = Repository::new(InMemoryEventStore::new());
-//! repo.save_aggregate(&todo)?;
+//! repo.save(&todo)?;
 //! let streams = Streams::of(repo.store())?;
 //! assert_eq!(streams.0.len(), 1);
 //! assert!(streams.to_html().contains(&todo.id().to_string()));
@@ -651,10 +651,10 @@ impl fmt::Display for StreamInfo {
 ///
 /// ```
 /// use dvent::display::Streams;
-/// use dvent::{Event, EventStore, ExpectedVersion, InMemoryEventStore};
+/// use dvent::{vector, Event, EventStore, ExpectedVersion, InMemoryEventStore};
 ///
 /// let store = InMemoryEventStore::new();
-/// store.save_events("todo-1", &[Event::new("TodoAdded")], ExpectedVersion::NoStream)?;
+/// store.append("todo-1", &vector![Event::new("TodoAdded")], ExpectedVersion::NoStream)?;
 /// let streams = Streams::of(&store)?;
 /// assert_eq!(streams.0[0].stream_id, "todo-1");
 /// assert!(streams.to_html().contains("todo-1"));
@@ -669,12 +669,12 @@ impl Streams {
     ///
     /// # Errors
     ///
-    /// The store's errors from [`EventStore::get_streams`].
+    /// The store's errors from [`EventStore::streams`].
     pub fn of<D, E>(store: &E) -> Result<Streams, StoreError>
     where
         E: EventStore<D> + ?Sized,
     {
-        store.get_streams(0).map(Streams)
+        store.streams(0).map(Streams)
     }
 
     /// The streams as an HTML table.
@@ -728,11 +728,11 @@ impl fmt::Display for Streams {
 ///
 /// ```
 /// use dvent::display::Events;
-/// use dvent::{Event, EventStore, ExpectedVersion, InMemoryEventStore};
+/// use dvent::{vector, Event, EventStore, ExpectedVersion, InMemoryEventStore};
 ///
 /// let store = InMemoryEventStore::new();
-/// store.save_events("todo-1", &[Event::new("TodoAdded"), Event::new("TodoRemoved")], ExpectedVersion::Any)?;
-/// let events = Events::from(store.get_events(None, 0)?);
+/// store.append("todo-1", &vector![Event::new("TodoAdded"), Event::new("TodoRemoved")], ExpectedVersion::Any)?;
+/// let events = Events::from(store.events(None, 0)?);
 /// let html = events.to_html();
 /// assert!(html.contains("TodoAdded") && html.contains("TodoRemoved"));
 /// assert_eq!(html.matches("todo-1").count(), 1); // named once
@@ -794,6 +794,7 @@ impl<D: Serialize> fmt::Display for Events<D> {
 mod tests {
     use super::*;
     use crate::{AggregateKind, ExpectedVersion, InMemoryEventStore};
+    use imbl::vector;
 
     fn at(s: &str) -> Timestamp {
         s.parse().unwrap()
@@ -1108,7 +1109,7 @@ mod tests {
         let uuid = uuid::Uuid::new_v4().to_string();
         for id in ["first", "<second>", &uuid] {
             store
-                .save_events(id, &[Event::new("A")], ExpectedVersion::NoStream)
+                .append(id, &vector![Event::new("A")], ExpectedVersion::NoStream)
                 .unwrap();
         }
         let streams = Streams::of(&store).unwrap();
@@ -1138,13 +1139,13 @@ mod tests {
         let store = InMemoryEventStore::new();
         let stream = uuid::Uuid::new_v4().to_string();
         store
-            .save_events(
+            .append(
                 &stream,
-                &[Event::new("A"), Event::new("B").with_entry("x", 1)],
+                &vector![Event::new("A"), Event::new("B").with_entry("x", 1)],
                 ExpectedVersion::Any,
             )
             .unwrap();
-        let events: Events = store.get_events(None, 0).unwrap().into_iter().collect();
+        let events: Events = store.events(None, 0).unwrap().into_iter().collect();
         let html = events.to_html();
         assert!(html.contains("Events (2)"));
         assert_eq!(count(&html, &stream), 1);
@@ -1176,10 +1177,10 @@ mod tests {
             (first.as_str(), "C"),
         ] {
             store
-                .save_events(stream, &[Event::new(event)], ExpectedVersion::Any)
+                .append(stream, &vector![Event::new(event)], ExpectedVersion::Any)
                 .unwrap();
         }
-        let events = Events::from(store.get_events(None, 0).unwrap());
+        let events = Events::from(store.events(None, 0).unwrap());
         let html = events.to_html();
         assert!(!html.contains("<caption"));
         assert!(html.contains(&format!("{TH}stream</th></tr></thead>")));

@@ -4,18 +4,17 @@
 
 mod error;
 
-use uuid::Uuid;
-
 use crate::aggregate::Aggregate;
+use crate::aggregate_id::AggregateId;
 use crate::aggregate_kind::AggregateKind;
 use crate::event::Event;
-use crate::repository::Repository;
+use crate::repository::{LoadError, Repository};
 use crate::store::StoreError;
 
 pub use error::ExecuteError;
 
 impl<D: Clone> Repository<D> {
-    /// Loads the aggregate of `kind` with id `id`, runs `decide` on it,
+    /// Loads the aggregate of `kind` with id `id` (a UUID or its text), runs `decide` on it,
     /// applies the events it returns and saves them; returns the saved
     /// aggregate, its new events committed as stored.
     ///
@@ -37,7 +36,7 @@ impl<D: Clone> Repository<D> {
     /// with [`Repository::with_max_attempts`]). On
     /// [`StoreError::OutcomeUnknown`] it saves the very same batch once
     /// more (the same events, ids, versions and expectation): stores treat
-    /// that as a retry ([`Repository::save_aggregate`]), so the batch is
+    /// that as a retry ([`Repository::save`]), so the batch is
     /// stored exactly once whether or not the first save wrote it. If that
     /// second save meets a version conflict, the first did not write, and
     /// the decision goes on to its next attempt; if it fails otherwise, its
@@ -48,6 +47,8 @@ impl<D: Clone> Repository<D> {
     ///
     /// # Errors
     ///
+    /// - [`ExecuteError::InvalidId`]: `id` is text that is not a UUID;
+    ///   nothing was read or decided.
     /// - [`ExecuteError::Domain`]: `decide` returned the domain's error,
     ///   given back untouched; nothing was saved.
     /// - [`ExecuteError::Conflict`]: every attempt met a version conflict;
@@ -91,7 +92,7 @@ impl<D: Clone> Repository<D> {
     pub fn execute<S, E, I, F>(
         &self,
         kind: &AggregateKind<S, D>,
-        id: Uuid,
+        id: impl AggregateId,
         decide: F,
     ) -> Result<Aggregate<S, D>, ExecuteError<E>>
     where
@@ -99,19 +100,24 @@ impl<D: Clone> Repository<D> {
         I: IntoIterator<Item = Event<D>>,
         F: Fn(&Aggregate<S, D>) -> Result<I, E>,
     {
+        let id = id.to_uuid()?;
         let attempts = self.max_attempts().max(1);
         let mut attempt = 0;
         loop {
             attempt += 1;
             let current = self
-                .get_aggregate(kind, id)?
+                .load(kind, id)
+                .map_err(|error| match error {
+                    LoadError::Store(error) => ExecuteError::Store(error),
+                    LoadError::InvalidId(error) => ExecuteError::InvalidId(error),
+                })?
                 .unwrap_or_else(|| Aggregate::with_uuid(kind, id));
             let events = decide(&current).map_err(ExecuteError::Domain)?;
             let next = current.apply_all(events);
-            let conflict = match self.save_aggregate(&next) {
+            let conflict = match self.save(&next) {
                 Ok(saved) => return Ok(saved),
                 Err(conflict @ StoreError::VersionConflict { .. }) => conflict,
-                Err(StoreError::OutcomeUnknown { .. }) => match self.save_aggregate(&next) {
+                Err(StoreError::OutcomeUnknown { .. }) => match self.save(&next) {
                     Ok(saved) => return Ok(saved),
                     Err(conflict @ StoreError::VersionConflict { .. }) => conflict,
                     Err(other) => return Err(ExecuteError::Store(other)),

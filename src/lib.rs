@@ -34,17 +34,17 @@
 //!
 //! // Save and load through a repository.
 //! let repo = Repository::new(InMemoryEventStore::new());
-//! let saved = repo.save_aggregate(&item)?;
-//! let loaded = repo.get_aggregate(&todo, item.id())?.expect("it was saved");
+//! let saved = repo.save(&item)?;
+//! let loaded = repo.load(&todo, item.id())?.expect("it was saved");
 //! assert_eq!(loaded.version(), 2);
 //! assert_eq!(loaded, saved);
-//! # Ok::<(), dvent::StoreError>(())
-//! ```
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod aggregate;
+mod aggregate_id;
 mod aggregate_kind;
 mod command;
 mod command_error;
@@ -61,7 +61,8 @@ mod repository;
 pub mod store;
 pub mod testing;
 
-pub use aggregate::{Aggregate, AggregateError};
+pub use aggregate::Aggregate;
+pub use aggregate_id::{AggregateError, AggregateId};
 pub use aggregate_kind::{AggregateKind, ApplyFn};
 pub use command::Command;
 pub use command_error::CommandError;
@@ -73,7 +74,7 @@ pub use expected_version::ExpectedVersion;
 pub use handler::{CommandFn, CommandHandler};
 pub use name::Name;
 pub use publisher::{PublishError, Publisher};
-pub use repository::{DEFAULT_MAX_ATTEMPTS, Repository};
+pub use repository::{DEFAULT_MAX_ATTEMPTS, LoadError, Repository};
 #[cfg(feature = "postgres")]
 pub use store::PostgresEventStore;
 #[cfg(feature = "sqlite")]
@@ -86,6 +87,7 @@ pub use store::{EventStore, InMemoryEventStore, StoreError, StreamInfo};
 pub struct ReadmeDoctests;
 
 pub use imbl;
+pub use imbl::{Vector, vector};
 /// Re-exported so that users need no direct dependency for ids and times.
 pub use jiff;
 pub use serde_json;

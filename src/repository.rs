@@ -3,13 +3,16 @@
 use std::fmt;
 use std::sync::Arc;
 
-use uuid::Uuid;
+mod error;
 
 use crate::aggregate::Aggregate;
+use crate::aggregate_id::AggregateId;
 use crate::aggregate_kind::AggregateKind;
 use crate::data::Data;
 use crate::expected_version::ExpectedVersion;
 use crate::store::{EventStore, StoreError};
+
+pub use error::LoadError;
 
 /// Loads aggregates from, and saves them to, an [`EventStore`], so that
 /// storage is interchangeable. A stream's id is its aggregate's id as text.
@@ -28,13 +31,13 @@ use crate::store::{EventStore, StoreError};
 /// let kind = AggregateKind::new("Todo");
 /// let repo = Repository::new(InMemoryEventStore::new());
 /// let todo = Aggregate::new(&kind).apply(Event::new("TodoAdded"));
-/// let saved = repo.save_aggregate(&todo)?;
+/// let saved = repo.save(&todo)?;
 /// assert!(saved.uncommitted_events().is_empty());
 ///
-/// let loaded = repo.get_aggregate(&kind, todo.id())?.expect("saved above");
+/// let loaded = repo.load(&kind, todo.id())?.expect("saved above");
 /// assert_eq!(loaded, saved);
-/// assert!(repo.get_aggregate(&kind, uuid::Uuid::new_v4())?.is_none());
-/// # Ok::<(), dvent::StoreError>(())
+/// assert!(repo.load(&kind, uuid::Uuid::new_v4())?.is_none());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Repository<D = Data> {
     store: Arc<dyn EventStore<D>>,
@@ -86,21 +89,25 @@ impl<D: Clone> Repository<D> {
         &*self.store
     }
 
-    /// Rebuilds the aggregate of `kind` whose id is `id` from its stream,
-    /// applying its events as committed; `None` when the stream has no
-    /// events.
+    /// Rebuilds the aggregate of `kind` whose id is `id` (a [`Uuid`] or its
+    /// text, see [`AggregateId`]) from its stream, applying its events as
+    /// committed; `None` when the stream has no events.
     ///
     /// Time: O(k) for k events, plus the apply functions' cost.
     ///
     /// # Errors
     ///
-    /// The store's errors.
-    pub fn get_aggregate<S: Clone>(
+    /// [`LoadError::InvalidId`] when `id` is text that is not a UUID
+    /// (nothing is read), [`LoadError::Store`] for the store's errors.
+    ///
+    /// [`Uuid`]: uuid::Uuid
+    pub fn load<S: Clone>(
         &self,
         kind: &AggregateKind<S, D>,
-        id: Uuid,
-    ) -> Result<Option<Aggregate<S, D>>, StoreError> {
-        let events = self.store.get_events(Some(&id.to_string()), 0)?;
+        id: impl AggregateId,
+    ) -> Result<Option<Aggregate<S, D>>, LoadError> {
+        let id = id.to_uuid()?;
+        let events = self.store.events(Some(&id.to_string()), 0)?;
         if events.is_empty() {
             return Ok(None);
         }
@@ -120,7 +127,7 @@ impl<D: Clone> Repository<D> {
     /// by [`Aggregate::apply`]), so the retry sends the very same batch
     /// with the same expectation, and the store either finds it stored and
     /// returns it as stored (the idempotent append of
-    /// [`EventStore::save_events`]: written once, published once) or writes
+    /// [`EventStore::append`]: written once, published once) or writes
     /// it now; or it reports a real conflict. Time: one save.
     ///
     /// # Errors
@@ -131,7 +138,7 @@ impl<D: Clone> Repository<D> {
     /// [`StoreError::RetryMismatch`] when the aggregate's first uncommitted
     /// event is already stored but its batch is not as stored (an aggregate
     /// changed after a save, say). Other store errors as
-    /// [`EventStore::save_events`].
+    /// [`EventStore::append`].
     ///
     /// # Example
     ///
@@ -141,23 +148,22 @@ impl<D: Clone> Repository<D> {
     /// let kind = AggregateKind::new("Todo");
     /// let repo = Repository::new(InMemoryEventStore::new());
     /// let todo = Aggregate::new(&kind).apply(Event::new("TodoAdded"));
-    /// let saved = repo.save_aggregate(&todo)?;
+    /// let saved = repo.save(&todo)?;
     /// // Saved again (as after an error whose outcome was unknown): stored once.
-    /// assert_eq!(repo.save_aggregate(&todo)?, saved);
-    /// assert_eq!(repo.store().get_events(None, 0)?.len(), 1);
+    /// assert_eq!(repo.save(&todo)?, saved);
+    /// assert_eq!(repo.store().events(None, 0)?.len(), 1);
     /// # Ok::<(), dvent::StoreError>(())
     /// ```
-    pub fn save_aggregate<S: Clone>(
+    pub fn save<S: Clone>(
         &self,
         aggregate: &Aggregate<S, D>,
     ) -> Result<Aggregate<S, D>, StoreError> {
         if aggregate.uncommitted_events().is_empty() {
             return Ok(aggregate.clone());
         }
-        let events: Vec<_> = aggregate.uncommitted_events().iter().cloned().collect();
-        let stored = self.store.save_events(
+        let stored = self.store.append(
             &aggregate.id().to_string(),
-            &events,
+            aggregate.uncommitted_events(),
             ExpectedVersion::after(aggregate.version()),
         )?;
         Ok(aggregate.clone().committed_as(stored))

@@ -26,6 +26,7 @@ pub mod read;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
+use imbl::Vector;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -41,7 +42,7 @@ use crate::data::Data;
 use crate::event::Event;
 use crate::expected_version::ExpectedVersion;
 
-/// One stream as listed by [`EventStore::get_streams`].
+/// One stream as listed by [`EventStore::streams`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct StreamInfo {
     /// Its position in creation order, from 0.
@@ -56,7 +57,7 @@ pub struct StreamInfo {
 ///
 /// Every implementation guarantees:
 ///
-/// - **Atomic batches.** [`save_events`](EventStore::save_events) writes all
+/// - **Atomic batches.** [`append`](EventStore::append) writes all
 ///   of a batch or none of it; on any error nothing was written.
 /// - **Checked expectations.** The [`ExpectedVersion`] is checked against the
 ///   stream before anything is written, in the same atomic step as the
@@ -77,7 +78,7 @@ pub struct StreamInfo {
 /// - **Idempotent appends.** Saving again a batch that is already stored,
 ///   the same events (ids, types, timestamps, payloads) at the same
 ///   versions of the same stream, succeeds and returns them as stored,
-///   writing nothing (see [`save_events`](EventStore::save_events)); so a
+///   writing nothing (see [`append`](EventStore::append)); so a
 ///   save that failed with an unknown outcome
 ///   ([`StoreError::OutcomeUnknown`]), or any other error, is safe to
 ///   retry with the same events.
@@ -122,10 +123,10 @@ pub trait EventStore<D = Data>: Send + Sync {
     /// except for [`StoreError::OutcomeUnknown`] (a store that can lose its
     /// connection at commit), after which the batch is wholly stored or
     /// wholly absent: saving it again tells which, safely.
-    fn save_events(
+    fn append(
         &self,
         stream_id: &str,
-        events: &[Event<D>],
+        events: &Vector<Event<D>>,
         expected: ExpectedVersion,
     ) -> Result<Vec<Event<D>>, StoreError>;
 
@@ -144,7 +145,7 @@ pub trait EventStore<D = Data>: Send + Sync {
     ///
     /// Backend errors, and [`StoreError::Corrupt`] for a stored event that
     /// cannot be decoded.
-    fn get_events(&self, stream_id: Option<&str>, start: u64) -> Result<Vec<Event<D>>, StoreError>;
+    fn events(&self, stream_id: Option<&str>, start: u64) -> Result<Vec<Event<D>>, StoreError>;
 
     /// At most `limit` events of every stream with a global position after
     /// `after`, in the global order saved, each with its position: one page
@@ -160,16 +161,16 @@ pub trait EventStore<D = Data>: Send + Sync {
     ///
     /// # Errors
     ///
-    /// As [`get_events`](EventStore::get_events).
+    /// As [`get_events`](EventStore::events).
     ///
     /// # Example
     ///
     /// ```
-    /// use dvent::{Event, EventStore, ExpectedVersion, InMemoryEventStore};
+    /// use dvent::{vector, Event, EventStore, ExpectedVersion, InMemoryEventStore};
     ///
     /// let store = InMemoryEventStore::new();
-    /// store.save_events("a", &[Event::new("A"), Event::new("B")], ExpectedVersion::Any)?;
-    /// store.save_events("b", &[Event::new("C")], ExpectedVersion::Any)?;
+    /// store.append("a", &vector![Event::new("A"), Event::new("B")], ExpectedVersion::Any)?;
+    /// store.append("b", &vector![Event::new("C")], ExpectedVersion::Any)?;
     /// let first = store.read_all(0, 2)?;
     /// assert_eq!(first.iter().map(|r| r.position).collect::<Vec<_>>(), [1, 2]);
     /// let rest = store.read_all(first[1].position, 2)?;
@@ -190,15 +191,15 @@ pub trait EventStore<D = Data>: Send + Sync {
     ///
     /// # Errors
     ///
-    /// As [`get_events`](EventStore::get_events).
+    /// As [`get_events`](EventStore::events).
     ///
     /// # Example
     ///
     /// ```
-    /// use dvent::{Event, EventStore, ExpectedVersion, InMemoryEventStore};
+    /// use dvent::{vector, Event, EventStore, ExpectedVersion, InMemoryEventStore};
     ///
     /// let store = InMemoryEventStore::new();
-    /// store.save_events("a", &[Event::new("A"), Event::new("B")], ExpectedVersion::Any)?;
+    /// store.append("a", &vector![Event::new("A"), Event::new("B")], ExpectedVersion::Any)?;
     /// let page = store.read_stream("a", 1, 10)?;
     /// assert_eq!((page.len(), page[0].event.version(), page[0].position), (1, 2, 2));
     /// # Ok::<(), dvent::StoreError>(())
@@ -217,10 +218,10 @@ pub trait EventStore<D = Data>: Send + Sync {
     /// # Example
     ///
     /// ```
-    /// use dvent::{Event, EventStore, ExpectedVersion, InMemoryEventStore};
+    /// use dvent::{vector, Event, EventStore, ExpectedVersion, InMemoryEventStore};
     ///
     /// let store = InMemoryEventStore::new();
-    /// store.save_events("a", &[Event::new("A"), Event::new("B")], ExpectedVersion::Any)?;
+    /// store.append("a", &vector![Event::new("A"), Event::new("B")], ExpectedVersion::Any)?;
     /// let mut count = 0;
     /// for recorded in store.iter_all(1_000) {
     ///     let recorded = recorded?;
@@ -243,8 +244,8 @@ pub trait EventStore<D = Data>: Send + Sync {
     ///
     /// # Errors
     ///
-    /// As [`get_events`](EventStore::get_events).
-    fn get_last_event(&self, stream_id: &str) -> Result<Option<Event<D>>, StoreError>;
+    /// As [`get_events`](EventStore::events).
+    fn last_event(&self, stream_id: &str) -> Result<Option<Event<D>>, StoreError>;
 
     /// The streams in the order they were created, skipping the first
     /// `start`.
@@ -252,7 +253,7 @@ pub trait EventStore<D = Data>: Send + Sync {
     /// # Errors
     ///
     /// Backend errors.
-    fn get_streams(&self, start: u64) -> Result<Vec<StreamInfo>, StoreError>;
+    fn streams(&self, start: u64) -> Result<Vec<StreamInfo>, StoreError>;
 }
 
 /// Checks a batch against a stream at version `current` and returns the
@@ -285,7 +286,7 @@ pub trait EventStore<D = Data>: Send + Sync {
 pub fn prepare_batch<D: Clone + Serialize>(
     stream_id: &str,
     stream_name: &crate::Name,
-    events: &[Event<D>],
+    events: &Vector<Event<D>>,
     expected: ExpectedVersion,
     current: u64,
 ) -> Result<Vec<Event<D>>, StoreError> {
@@ -295,7 +296,10 @@ pub fn prepare_batch<D: Clone + Serialize>(
 
 /// Steps 1 and 2 of [`prepare_batch`]: the stream id and every event by the
 /// rule of [`admission`]. Time: O(total size of the payloads).
-pub(crate) fn admit<D: Serialize>(stream_id: &str, events: &[Event<D>]) -> Result<(), StoreError> {
+pub(crate) fn admit<D: Serialize>(
+    stream_id: &str,
+    events: &Vector<Event<D>>,
+) -> Result<(), StoreError> {
     match admission::check_name(stream_id) {
         Ok(()) => {}
         Err(admission::NameProblem::Empty) => return Err(StoreError::EmptyStreamId),
@@ -321,7 +325,7 @@ pub(crate) fn admit<D: Serialize>(stream_id: &str, events: &[Event<D>]) -> Resul
 pub(crate) fn place<D: Clone>(
     stream_id: &str,
     stream_name: &crate::Name,
-    events: &[Event<D>],
+    events: &Vector<Event<D>>,
     expected: ExpectedVersion,
     current: u64,
 ) -> Result<Vec<Event<D>>, StoreError> {
@@ -382,7 +386,7 @@ pub(crate) fn place<D: Clone>(
 /// that differs and how ([`RetryDifference`]).
 pub fn check_retry<D: Serialize>(
     stream_id: &str,
-    events: &[Event<D>],
+    events: &Vector<Event<D>>,
     expected: ExpectedVersion,
     mut stored: Vec<Event<D>>,
 ) -> Result<Vec<Event<D>>, StoreError> {
@@ -391,7 +395,7 @@ pub fn check_retry<D: Serialize>(
         event_id: event.id(),
         difference,
     };
-    let Some(first) = events.first() else {
+    let Some(first) = events.front() else {
         return Ok(Vec::new());
     };
     let Some(start) = stored

@@ -17,18 +17,18 @@ use dvent::store::admission::{
     self, EARLIEST, EventProblem, LATEST, MAX_NAME_BYTES, MAX_PAYLOAD_DEPTH, NameProblem,
     PayloadProblem,
 };
-use dvent::{Data, Event, EventStore, ExpectedVersion, StoreError};
+use dvent::{Data, Event, EventStore, ExpectedVersion, StoreError, vector};
 use serde::{Deserialize, Serialize};
 use typed_stores::typed_stores;
 
 /// The store holds nothing at all.
 fn assert_empty<D: std::fmt::Debug>(name: &str, store: &dyn EventStore<D>) {
     assert!(
-        store.get_events(None, 0).unwrap().is_empty(),
+        store.events(None, 0).unwrap().is_empty(),
         "{name}: nothing should be written"
     );
     assert!(
-        store.get_streams(0).unwrap().is_empty(),
+        store.streams(0).unwrap().is_empty(),
         "{name}: no stream should be created"
     );
 }
@@ -39,11 +39,11 @@ fn assert_refused<D: std::fmt::Debug>(
     name: &str,
     store: &dyn EventStore<D>,
     stream: &str,
-    events: &[Event<D>],
+    events: &dvent::Vector<Event<D>>,
     want: impl Fn(&StoreError) -> bool,
 ) {
     let err = store
-        .save_events(stream, events, ExpectedVersion::Any)
+        .append(stream, events, ExpectedVersion::Any)
         .expect_err("the batch should be refused");
     assert!(want(&err), "{name}: unexpected error {err:?}");
     assert_empty(name, store);
@@ -55,16 +55,16 @@ fn assert_reads_back<D: std::fmt::Debug + PartialEq>(
     name: &str,
     store: &dyn EventStore<D>,
     stream: &str,
-    events: &[Event<D>],
+    events: &dvent::Vector<Event<D>>,
 ) {
     let saved = store
-        .save_events(stream, events, ExpectedVersion::Any)
+        .append(stream, events, ExpectedVersion::Any)
         .unwrap_or_else(|e| panic!("{name}: {e}"));
-    let all = store.get_events(None, 0).unwrap();
+    let all = store.events(None, 0).unwrap();
     assert_eq!(all[all.len() - saved.len()..], saved[..], "{name}");
-    assert_eq!(store.get_events(Some(stream), 0).unwrap(), saved, "{name}");
+    assert_eq!(store.events(Some(stream), 0).unwrap(), saved, "{name}");
     assert_eq!(
-        store.get_last_event(stream).unwrap().as_ref(),
+        store.last_event(stream).unwrap().as_ref(),
         saved.last(),
         "{name}"
     );
@@ -83,7 +83,7 @@ fn deep_payloads_are_refused_by_every_store_and_nothing_is_written() {
         for depth in [MAX_PAYLOAD_DEPTH + 1, 127, 128, 200] {
             let good = Event::new("Fine").with_entry("n", 1);
             let deep = Event::new("Deep").with_data(nested_data(depth));
-            assert_refused(name, &*store, "s", &[good, deep.clone()], |e| {
+            assert_refused(name, &*store, "s", &vector![good, deep.clone()], |e| {
                 matches!(e, StoreError::InvalidEvent {
                     event_id,
                     problem: EventProblem::Payload(PayloadProblem::TooDeep { limit, path }),
@@ -94,7 +94,7 @@ fn deep_payloads_are_refused_by_every_store_and_nothing_is_written() {
         }
         // At the limit: stored, and read back equal.
         let deepest = Event::new("Deep").with_data(nested_data(MAX_PAYLOAD_DEPTH));
-        assert_reads_back(name, &*store, "s", &[deepest]);
+        assert_reads_back(name, &*store, "s", &vector![deepest]);
     }
 }
 
@@ -128,7 +128,7 @@ fn non_finite_numbers_are_refused_by_every_store_and_nothing_is_written() {
                 set(&mut payload, x);
                 let fine = Event::typed("Read", reading());
                 let bad = Event::typed("Read", payload);
-                assert_refused(name, &*store, "probe", &[fine, bad.clone()], |e| {
+                assert_refused(name, &*store, "probe", &vector![fine, bad.clone()], |e| {
                     matches!(e, StoreError::InvalidEvent {
                         event_id,
                         problem: EventProblem::Payload(PayloadProblem::NonFinite { found, path }),
@@ -147,7 +147,7 @@ fn non_finite_numbers_are_refused_by_every_store_and_nothing_is_written() {
             name,
             &*store,
             "probe",
-            &[
+            &vector![
                 Event::typed("Read", reading()),
                 Event::typed("Read", extremes),
             ],
@@ -159,7 +159,7 @@ fn non_finite_numbers_are_refused_by_every_store_and_nothing_is_written() {
 fn a_map_key_json_cannot_write_is_refused_by_every_store() {
     for (name, store) in typed_stores::<BTreeMap<(u8, u8), u8>>() {
         let bad = Event::typed("Pairs", BTreeMap::from([((1, 2), 3)]));
-        assert_refused(name, &*store, "s", &[bad], |e| {
+        assert_refused(name, &*store, "s", &vector![bad], |e| {
             matches!(
                 e,
                 StoreError::InvalidEvent {
@@ -176,21 +176,21 @@ fn stream_ids_and_event_types_are_checked_alike_by_every_store() {
     let longest = "é".repeat(MAX_NAME_BYTES / 2);
     let too_long = format!("{longest}x");
     for (name, store) in typed_stores::<Data>() {
-        assert_refused(name, &*store, "x\0y", &[Event::new("A")], |e| {
+        assert_refused(name, &*store, "x\0y", &vector![Event::new("A")], |e| {
             matches!(e, StoreError::InvalidStreamId { stream_id, problem: NameProblem::Nul { at: 1 } }
                 if stream_id == "x\0y")
         });
-        assert_refused(name, &*store, &too_long, &[Event::new("A")], |e| {
+        assert_refused(name, &*store, &too_long, &vector![Event::new("A")], |e| {
             matches!(e, StoreError::InvalidStreamId {
                 stream_id,
                 problem: NameProblem::TooLong { limit: MAX_NAME_BYTES, found },
             } if *found == MAX_NAME_BYTES + 1 && stream_id == &format!("{}…", "é".repeat(64)))
         });
         // An empty batch too: the stream id is checked before anything else.
-        assert_refused(name, &*store, "x\0y", &[], |e| {
+        assert_refused(name, &*store, "x\0y", &vector![], |e| {
             matches!(e, StoreError::InvalidStreamId { .. })
         });
-        assert_refused(name, &*store, "", &[], |e| {
+        assert_refused(name, &*store, "", &vector![], |e| {
             matches!(e, StoreError::EmptyStreamId)
         });
         for (event_type, problem) in [
@@ -205,18 +205,25 @@ fn stream_ids_and_event_types_are_checked_alike_by_every_store() {
             ),
         ] {
             let bad = Event::new(event_type);
-            assert_refused(name, &*store, "s", &[Event::new("A"), bad.clone()], |e| {
-                matches!(e, StoreError::InvalidEvent { event_id, problem: EventProblem::EventType(p) }
+            assert_refused(
+                name,
+                &*store,
+                "s",
+                &vector![Event::new("A"), bad.clone()],
+                |e| {
+                    matches!(e, StoreError::InvalidEvent { event_id, problem: EventProblem::EventType(p) }
                     if *event_id == bad.id() && *p == problem)
-            });
+                },
+            );
         }
         // The longest of both is stored and reads back equal.
-        assert_reads_back(name, &*store, &longest, &[Event::new(longest.as_str())]);
-        assert_eq!(
-            store.get_streams(0).unwrap()[0].stream_id,
-            longest,
-            "{name}"
+        assert_reads_back(
+            name,
+            &*store,
+            &longest,
+            &vector![Event::new(longest.as_str())],
         );
+        assert_eq!(store.streams(0).unwrap()[0].stream_id, longest, "{name}");
     }
 }
 
@@ -226,7 +233,7 @@ fn timestamps_rfc3339_cannot_write_are_refused_by_every_store() {
     for (name, store) in typed_stores::<Data>() {
         for outside in [before, Timestamp::MIN] {
             let bad = Event::new("A").with_timestamp(outside);
-            assert_refused(name, &*store, "s", std::slice::from_ref(&bad), |e| {
+            assert_refused(name, &*store, "s", &vector![bad.clone()], |e| {
                 matches!(e, StoreError::InvalidEvent {
                     event_id,
                     problem: EventProblem::Timestamp { found },
@@ -235,12 +242,8 @@ fn timestamps_rfc3339_cannot_write_are_refused_by_every_store() {
         }
         let first = Event::new("A").with_timestamp(EARLIEST);
         let last = Event::new("B").with_timestamp(LATEST);
-        assert_reads_back(name, &*store, "s", &[first, last]);
-        assert_eq!(
-            store.get_streams(0).unwrap()[0].timestamp,
-            EARLIEST,
-            "{name}"
-        );
+        assert_reads_back(name, &*store, "s", &vector![first, last]);
+        assert_eq!(store.streams(0).unwrap()[0].timestamp, EARLIEST, "{name}");
     }
 }
 
@@ -249,16 +252,16 @@ fn an_id_that_could_never_be_stored_reads_as_no_stream_on_every_store() {
     let too_long = "x".repeat(MAX_NAME_BYTES + 1);
     for (name, store) in typed_stores::<Data>() {
         store
-            .save_events("x", &[Event::new("A")], ExpectedVersion::Any)
+            .append("x", &vector![Event::new("A")], ExpectedVersion::Any)
             .unwrap();
         for id in ["x\0y", "x\0", "", too_long.as_str()] {
             assert!(!admission::may_name_a_stream(id));
-            let events = store.get_events(Some(id), 0);
+            let events = store.events(Some(id), 0);
             assert!(
                 matches!(&events, Ok(events) if events.is_empty()),
                 "{name}: reading {id:.8?} gave {events:?}"
             );
-            let last = store.get_last_event(id);
+            let last = store.last_event(id);
             assert!(
                 matches!(last, Ok(None)),
                 "{name}: the last event of {id:.8?} gave {last:?}"
@@ -274,7 +277,7 @@ fn the_errors_read_the_same_from_every_store() {
         .into_iter()
         .map(|(name, store)| {
             let err = store
-                .save_events("s", std::slice::from_ref(&bad), ExpectedVersion::Any)
+                .append("s", &vector![bad.clone()], ExpectedVersion::Any)
                 .unwrap_err();
             (name, err.to_string())
         })

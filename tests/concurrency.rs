@@ -65,7 +65,7 @@ fn write(store: Arc<dyn EventStore>, streams: &[Uuid], writer: usize, started: I
                 "writers still busy after {DEADLINE:?}"
             );
             let loaded = repo
-                .get_aggregate(&kind, id)
+                .load(&kind, id)
                 .expect("loading a counter")
                 .unwrap_or_else(|| Aggregate::with_uuid(&kind, id));
             let count = loaded.state().get_u64("count").unwrap_or(0);
@@ -75,7 +75,7 @@ fn write(store: Arc<dyn EventStore>, streams: &[Uuid], writer: usize, started: I
             let event_id = event.id();
             // Deciding takes a moment, in which other writers may save.
             std::thread::sleep(THINK);
-            match repo.save_aggregate(&loaded.apply(event)) {
+            match repo.save(&loaded.apply(event)) {
                 Ok(_) => {
                     outcome.acknowledged.push(event_id);
                     break;
@@ -127,9 +127,7 @@ fn run_threads(
 
 /// The ids of the events after the first `seen`, in the global order.
 fn read_all_after(store: &dyn EventStore, seen: usize) -> Vec<Uuid> {
-    let events = store
-        .get_events(None, seen as u64)
-        .expect("reading all events");
+    let events = store.events(None, seen as u64).expect("reading all events");
     events.iter().map(Event::id).collect()
 }
 
@@ -137,7 +135,7 @@ fn read_all_after(store: &dyn EventStore, seen: usize) -> Vec<Uuid> {
 fn verify(name: &str, store: &dyn EventStore, streams: &[Uuid], outcome: &Outcome, took: Duration) {
     let mut seen = HashSet::new();
     for id in streams {
-        let events = store.get_events(Some(&id.to_string()), 0).unwrap();
+        let events = store.events(Some(&id.to_string()), 0).unwrap();
         for (event, expected) in events.iter().zip(1u64..) {
             assert_eq!(
                 event.version(),
@@ -157,7 +155,7 @@ fn verify(name: &str, store: &dyn EventStore, streams: &[Uuid], outcome: &Outcom
         }
         assert_eq!(
             store
-                .get_last_event(&id.to_string())
+                .last_event(&id.to_string())
                 .unwrap()
                 .map(|e| e.version()),
             Some(events.len() as u64)
@@ -173,7 +171,7 @@ fn verify(name: &str, store: &dyn EventStore, streams: &[Uuid], outcome: &Outcom
         seen, acknowledged,
         "{name}: the stored events are not the acknowledged ones"
     );
-    let all = store.get_events(None, 0).unwrap();
+    let all = store.events(None, 0).unwrap();
     assert_eq!(all.len(), acknowledged.len(), "{name}: reading all events");
     // The reader, caught up, saw exactly the global order: no event ever
     // appeared behind a position it had already read past.
@@ -184,7 +182,7 @@ fn verify(name: &str, store: &dyn EventStore, streams: &[Uuid], outcome: &Outcom
         tail, order,
         "{name}: a tailing reader missed or reordered events"
     );
-    assert_eq!(store.get_streams(0).unwrap().len(), streams.len());
+    assert_eq!(store.streams(0).unwrap().len(), streams.len());
     stores::report(&format!(
         "{name}: {} events saved by {} writers on {} streams, versions exactly 1..n on each, \
          every acknowledged event present; {} version conflicts retried; a reader tailing \

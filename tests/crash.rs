@@ -87,14 +87,12 @@ fn crash_child() {
         let expected = if rng.below(2) == 0 {
             ExpectedVersion::Any
         } else {
-            let last = store
-                .get_last_event(&stream)
-                .expect("reading the last event");
+            let last = store.last_event(&stream).expect("reading the last event");
             ExpectedVersion::after(last.map_or(0, |e| e.version()))
         };
         println!("BEGIN {batch}");
         store
-            .save_events(&stream, &events, expected)
+            .append(&stream, &events.iter().cloned().collect(), expected)
             .expect("the only writer saves");
         println!("DONE {batch}");
     }
@@ -160,8 +158,9 @@ fn check_file(path: &Path) -> (HashSet<Uuid>, usize) {
     assert_eq!(integrity, "ok");
     drop(connection);
 
-    let store = SqliteEventStore::open(path).expect("the store opens after the kill");
-    let all = store.get_events(None, 0).expect("every event reads");
+    let store =
+        SqliteEventStore::<dvent::Data>::open(path).expect("the store opens after the kill");
+    let all = store.events(None, 0).expect("every event reads");
     // A batch is one transaction: its events are adjacent in the global
     // order, in index order, in one stream with consecutive versions.
     let mut batches = HashSet::new();
@@ -187,8 +186,8 @@ fn check_file(path: &Path) -> (HashSet<Uuid>, usize) {
     assert!(open.is_none(), "the last batch is incomplete: torn");
 
     let mut total = 0;
-    for info in store.get_streams(0).unwrap() {
-        let events = store.get_events(Some(&info.stream_id), 0).unwrap();
+    for info in store.streams(0).unwrap() {
+        let events = store.events(Some(&info.stream_id), 0).unwrap();
         let versions: Vec<u64> = events.iter().map(Event::version).collect();
         assert_eq!(versions, (1..=events.len() as u64).collect::<Vec<_>>());
         total += events.len();

@@ -4,7 +4,7 @@
 
 use dvent::{
     Aggregate, AggregateKind, Data, Event, EventStore, ExpectedVersion, InMemoryEventStore,
-    Repository, Value,
+    Repository, Value, vector,
 };
 
 /// Sets `n` from the event's `missing`, which no event here has.
@@ -43,8 +43,8 @@ fn assert_loads_with_null(repo: &Repository) {
     let kind = kind();
     let draft = Aggregate::new(&kind).apply(Event::new("E").with_entry("other", 1));
     assert_eq!(draft.state()["n"], Value::Null);
-    let saved = repo.save_aggregate(&draft).unwrap();
-    let loaded = repo.get_aggregate(&kind, saved.id()).unwrap().unwrap();
+    let saved = repo.save(&draft).unwrap();
+    let loaded = repo.load(&kind, saved.id()).unwrap().unwrap();
     assert_eq!(loaded, saved);
     assert!(loaded.state().contains_key("n"));
     assert_eq!(loaded.state()["n"], Value::Null);
@@ -70,14 +70,14 @@ fn events_stored_without_the_key_fold_to_null() {
     let store = InMemoryEventStore::new();
     let id = dvent::uuid::Uuid::new_v4();
     store
-        .save_events(
+        .append(
             &id.to_string(),
-            &[Event::new("E"), Event::new("E").with_entry("legacy", "x")],
+            &vector![Event::new("E"), Event::new("E").with_entry("legacy", "x")],
             ExpectedVersion::NoStream,
         )
         .unwrap();
     let loaded = Repository::new(store)
-        .get_aggregate(&kind(), id)
+        .load(&kind(), id)
         .unwrap()
         .expect("the events were saved");
     assert_eq!(loaded.version(), 2);

@@ -4,11 +4,14 @@ use dvent::{Aggregate, AggregateKind, Event};
 use proptest::prelude::*;
 
 fn kind() -> AggregateKind {
-    AggregateKind::new("Counter").on("Added", |state, event| {
-        let total = state.get_i64("total").unwrap_or(0);
-        let n = event.data()["n"].as_i64().unwrap_or(0);
-        state.update("total", total + n)
-    })
+    AggregateKind::<dvent::Data>::with_initial_state("Counter", dvent::data([("total", 0)])).on(
+        "Added",
+        |state, event| {
+            let total = state.get_i64("total").unwrap_or(0);
+            let n = event.data()["n"].as_i64().unwrap_or(0);
+            state.update("total", total + n)
+        },
+    )
 }
 
 fn event(kind_index: u8, n: i64) -> Event {
@@ -30,7 +33,7 @@ proptest! {
         commit_at in any::<prop::sample::Index>(),
     ) {
         let kind = kind();
-        let start = Aggregate::new(&kind).with_state_entry("total", 0);
+        let start = Aggregate::new(&kind);
         let before = start.clone();
         let events: Vec<Event> = steps.iter().map(|&(k, n)| event(k, n)).collect();
         let split = if events.is_empty() { 0 } else { commit_at.index(events.len()) };

@@ -4,7 +4,7 @@
 //! succeeds and returns it as stored, writes nothing and publishes nothing;
 //! a batch that overlaps stored events in part, or reuses a stored id with
 //! another stream, version, type, timestamp, payload or expectation, is
-//! refused and writes nothing. `Repository::save_aggregate` called again
+//! refused and writes nothing. `Repository::save` called again
 //! with the same aggregate stores its events once.
 
 #[path = "support/stores.rs"]
@@ -18,7 +18,7 @@ use dvent::jiff::SignedDuration;
 use dvent::store::RetryDifference;
 use dvent::{
     Aggregate, AggregateKind, Event, EventStore, ExpectedVersion, Repository, StoreError,
-    StreamInfo,
+    StreamInfo, Vector, vector,
 };
 use stores::StoreKind;
 use uuid::Uuid;
@@ -31,23 +31,20 @@ fn on_every_store(test: impl Fn(StoreKind, Arc<dyn EventStore>)) {
     }
 }
 
-fn batch(n: usize) -> Vec<Event> {
+fn batch(n: usize) -> Vector<Event> {
     (0..n)
         .map(|i| Event::new(format!("Happened{i}")).with_entry("i", i as u64))
         .collect()
 }
 
-fn ids(events: &[Event]) -> Vec<Uuid> {
-    events.iter().map(Event::id).collect()
+fn ids<'a>(events: impl IntoIterator<Item = &'a Event>) -> Vec<Uuid> {
+    events.into_iter().map(Event::id).collect()
 }
 
 /// Everything a store holds: every event in the global order, and the
 /// streams.
 fn contents(store: &dyn EventStore) -> (Vec<Event>, Vec<StreamInfo>) {
-    (
-        store.get_events(None, 0).unwrap(),
-        store.get_streams(0).unwrap(),
-    )
+    (store.events(None, 0).unwrap(), store.streams(0).unwrap())
 }
 
 /// The difference a refused retry reports, checking it names `stream` and
@@ -86,7 +83,7 @@ fn saving_the_same_batch_again_returns_it_as_stored_and_stores_it_once() {
         ];
         for (stream, expected, before) in cases {
             let events = batch(2);
-            let first = store.save_events(stream, &events, expected).unwrap();
+            let first = store.append(stream, &events, expected).unwrap();
             assert_eq!(
                 first.iter().map(Event::version).collect::<Vec<_>>(),
                 [before + 1, before + 2],
@@ -94,31 +91,31 @@ fn saving_the_same_batch_again_returns_it_as_stored_and_stores_it_once() {
             );
             let held = contents(&*store);
             for _ in 0..2 {
-                let again = store.save_events(stream, &events, expected).unwrap();
+                let again = store.append(stream, &events, expected).unwrap();
                 assert_eq!(again, first, "{name}: {expected:?}");
                 assert_eq!(contents(&*store), held, "{name}: a retry wrote nothing");
             }
         }
         // Events that carry their versions, as an aggregate's do.
-        let versioned: Vec<Event> = batch(3)
+        let versioned: Vector<Event> = batch(3)
             .into_iter()
             .zip(9..)
             .map(|(e, v)| e.with_version(v))
             .collect();
         let first = store
-            .save_events("a", &versioned, ExpectedVersion::Exact(8))
+            .append("a", &versioned, ExpectedVersion::Exact(8))
             .unwrap();
         let again = store
-            .save_events("a", &versioned, ExpectedVersion::Exact(8))
+            .append("a", &versioned, ExpectedVersion::Exact(8))
             .unwrap();
         assert_eq!(again, first, "{name}");
-        let stream = store.get_events(Some("a"), 0).unwrap();
+        let stream = store.events(Some("a"), 0).unwrap();
         assert_eq!(
             stream.iter().map(Event::version).collect::<Vec<_>>(),
             (1..=11).collect::<Vec<_>>(),
             "{name}: every event once"
         );
-        assert_eq!(store.get_events(None, 0).unwrap().len(), 13, "{name}");
+        assert_eq!(store.events(None, 0).unwrap().len(), 13, "{name}");
     });
 }
 
@@ -134,11 +131,11 @@ fn the_publisher_runs_once_for_a_batch_saved_twice() {
         });
         let events = batch(3);
         let first = store
-            .save_events("s", &events, ExpectedVersion::NoStream)
+            .append("s", &events, ExpectedVersion::NoStream)
             .unwrap();
         assert_eq!(published.load(Ordering::SeqCst), 3, "{}", kind.name());
         let again = store
-            .save_events("s", &events, ExpectedVersion::NoStream)
+            .append("s", &events, ExpectedVersion::NoStream)
             .unwrap();
         assert_eq!(again, first, "{}", kind.name());
         assert_eq!(
@@ -155,24 +152,22 @@ fn a_retry_of_an_old_batch_succeeds_after_later_saves() {
     on_every_store(|kind, store| {
         let name = kind.name();
         let old = batch(2);
-        let first = store
-            .save_events("s", &old, ExpectedVersion::NoStream)
+        let first = store.append("s", &old, ExpectedVersion::NoStream).unwrap();
+        store
+            .append("s", &batch(3), ExpectedVersion::Exact(2))
             .unwrap();
         store
-            .save_events("s", &batch(3), ExpectedVersion::Exact(2))
-            .unwrap();
-        store
-            .save_events("other", &batch(1), ExpectedVersion::Any)
+            .append("other", &batch(1), ExpectedVersion::Any)
             .unwrap();
         let held = contents(&*store);
         for expected in [ExpectedVersion::NoStream, ExpectedVersion::Any] {
-            let again = store.save_events("s", &old, expected).unwrap();
+            let again = store.append("s", &old, expected).unwrap();
             assert_eq!(again, first, "{name}: {expected:?}");
         }
         // Its last event alone, as a retry of a one-event save would be:
         // stored at version 2, after version 1.
         let again = store
-            .save_events("s", &old[1..], ExpectedVersion::Exact(1))
+            .append("s", &old.skip(1), ExpectedVersion::Exact(1))
             .unwrap();
         assert_eq!(again, first[1..], "{name}");
         assert_eq!(contents(&*store), held, "{name}: nothing written");
@@ -184,7 +179,7 @@ fn a_batch_that_overlaps_stored_events_in_part_is_refused_and_writes_nothing() {
     on_every_store(|kind, store| {
         let name = kind.name();
         let stored = store
-            .save_events("s", &batch(2), ExpectedVersion::NoStream)
+            .append("s", &batch(2), ExpectedVersion::NoStream)
             .unwrap();
         let held = contents(&*store);
 
@@ -194,7 +189,11 @@ fn a_batch_that_overlaps_stored_events_in_part_is_refused_and_writes_nothing() {
         let mut longer = stored.clone();
         longer.push(extra.clone());
         let error = store
-            .save_events("s", &longer, ExpectedVersion::NoStream)
+            .append(
+                "s",
+                &longer.iter().cloned().collect(),
+                ExpectedVersion::NoStream,
+            )
             .unwrap_err();
         assert_eq!(
             difference(kind, error, "s", extra.id()),
@@ -203,9 +202,9 @@ fn a_batch_that_overlaps_stored_events_in_part_is_refused_and_writes_nothing() {
         );
 
         // The stored events out of order.
-        let swapped = vec![stored[1].clone(), stored[0].clone()];
+        let swapped = vector![stored[1].clone(), stored[0].clone()];
         let error = store
-            .save_events("s", &swapped, ExpectedVersion::Any)
+            .append("s", &swapped, ExpectedVersion::Any)
             .unwrap_err();
         assert_eq!(
             difference(kind, error, "s", stored[0].id()),
@@ -215,9 +214,9 @@ fn a_batch_that_overlaps_stored_events_in_part_is_refused_and_writes_nothing() {
 
         // A new event first, then a stored one: never saved, so not a
         // retry; the stored id is a duplicate.
-        let fresh_first = vec![Event::new("New"), stored[0].clone().with_version(0)];
+        let fresh_first = vector![Event::new("New"), stored[0].clone().with_version(0)];
         let error = store
-            .save_events("s", &fresh_first, ExpectedVersion::Any)
+            .append("s", &fresh_first, ExpectedVersion::Any)
             .unwrap_err();
         assert!(
             matches!(error, StoreError::DuplicateEvent { event_id } if event_id == stored[0].id()),
@@ -225,9 +224,9 @@ fn a_batch_that_overlaps_stored_events_in_part_is_refused_and_writes_nothing() {
         );
 
         // The first event given twice.
-        let twice = vec![stored[0].clone(), stored[0].clone()];
+        let twice = vector![stored[0].clone(), stored[0].clone()];
         let error = store
-            .save_events("s", &twice, ExpectedVersion::NoStream)
+            .append("s", &twice, ExpectedVersion::NoStream)
             .unwrap_err();
         assert_eq!(
             difference(kind, error, "s", stored[0].id()),
@@ -244,22 +243,18 @@ fn a_stored_id_with_another_content_version_or_stream_is_refused() {
         let name = kind.name();
         let original = Event::new("Added").with_entry("amount", 10).with_version(1);
         let stored = store
-            .save_events(
-                "s",
-                std::slice::from_ref(&original),
-                ExpectedVersion::NoStream,
-            )
+            .append("s", &vector![original.clone()], ExpectedVersion::NoStream)
             .unwrap();
         store
-            .save_events("s", &batch(1), ExpectedVersion::Exact(1))
+            .append("s", &batch(1), ExpectedVersion::Exact(1))
             .unwrap();
         store
-            .save_events("other", &batch(1), ExpectedVersion::NoStream)
+            .append("other", &batch(1), ExpectedVersion::NoStream)
             .unwrap();
         let held = contents(&*store);
         let id = original.id();
         let refused = |stream: &str, event: Event, expected| {
-            let error = store.save_events(stream, &[event], expected).unwrap_err();
+            let error = store.append(stream, &vector![event], expected).unwrap_err();
             difference(kind, error, stream, id)
         };
         let cases = [
@@ -318,9 +313,9 @@ fn a_stored_id_with_another_content_version_or_stream_is_refused() {
         }
         // Refusals say what differs.
         let error = store
-            .save_events(
+            .append(
                 "s",
-                &[original.clone().with_entry("amount", 11)],
+                &vector![original.clone().with_entry("amount", 11)],
                 ExpectedVersion::NoStream,
             )
             .unwrap_err();
@@ -333,7 +328,7 @@ fn a_stored_id_with_another_content_version_or_stream_is_refused() {
         // And the exact retry still succeeds.
         assert_eq!(
             store
-                .save_events("s", &[original], ExpectedVersion::NoStream)
+                .append("s", &vector![original], ExpectedVersion::NoStream)
                 .unwrap(),
             stored,
             "{name}"
@@ -354,14 +349,14 @@ fn retries_racing_each_other_store_the_batch_once() {
                 let barrier = Arc::clone(&barrier);
                 thread::spawn(move || {
                     barrier.wait();
-                    store.save_events("race", &events, ExpectedVersion::NoStream)
+                    store.append("race", &events, ExpectedVersion::NoStream)
                 })
             })
             .collect::<Vec<_>>()
             .into_iter()
             .map(|t| t.join().expect("a writer thread"))
             .collect();
-        let stored = store.get_events(Some("race"), 0).unwrap();
+        let stored = store.events(Some("race"), 0).unwrap();
         assert_eq!(ids(&stored), ids(&events), "{}: stored once", kind.name());
         for result in results {
             assert_eq!(result.unwrap(), stored, "{}", kind.name());
@@ -388,20 +383,16 @@ fn saving_the_same_aggregate_twice_stores_its_events_once() {
         let kind_of = counter();
         // A new aggregate (expecting no stream), saved twice.
         let new = increment(increment(Aggregate::new(&kind_of), 1), 1);
-        let saved = repo.save_aggregate(&new).unwrap();
-        assert_eq!(repo.save_aggregate(&new).unwrap(), saved, "{name}");
+        let saved = repo.save(&new).unwrap();
+        assert_eq!(repo.save(&new).unwrap(), saved, "{name}");
         // A loaded one, changed and saved twice (expecting version 2).
-        let loaded = repo.get_aggregate(&kind_of, new.id()).unwrap().unwrap();
+        let loaded = repo.load(&kind_of, new.id()).unwrap().unwrap();
         assert_eq!(loaded, saved, "{name}");
         let changed = increment(loaded.clone(), 5);
-        let saved_again = repo.save_aggregate(&changed).unwrap();
-        assert_eq!(
-            repo.save_aggregate(&changed).unwrap(),
-            saved_again,
-            "{name}"
-        );
+        let saved_again = repo.save(&changed).unwrap();
+        assert_eq!(repo.save(&changed).unwrap(), saved_again, "{name}");
         assert_eq!(saved_again.version(), 3, "{name}");
-        let stream = store.get_events(Some(&new.id().to_string()), 0).unwrap();
+        let stream = store.events(Some(&new.id().to_string()), 0).unwrap();
         assert_eq!(
             stream.iter().map(Event::version).collect::<Vec<_>>(),
             [1, 2, 3],
@@ -412,7 +403,7 @@ fn saving_the_same_aggregate_twice_stores_its_events_once() {
         let rival = increment(loaded, 7);
         assert!(
             matches!(
-                repo.save_aggregate(&rival),
+                repo.save(&rival),
                 Err(StoreError::VersionConflict { found: 3, .. })
             ),
             "{name}"
@@ -420,21 +411,14 @@ fn saving_the_same_aggregate_twice_stores_its_events_once() {
         // A retry of the old save still succeeds after that, and after a
         // later save.
         let later = increment(saved_again.clone(), 1);
-        repo.save_aggregate(&later).unwrap();
+        repo.save(&later).unwrap();
+        assert_eq!(repo.save(&changed).unwrap(), saved_again, "{name}");
         assert_eq!(
-            repo.save_aggregate(&changed).unwrap(),
-            saved_again,
-            "{name}"
-        );
-        assert_eq!(
-            store
-                .get_events(Some(&new.id().to_string()), 0)
-                .unwrap()
-                .len(),
+            store.events(Some(&new.id().to_string()), 0).unwrap().len(),
             4,
             "{name}"
         );
-        let loaded = repo.get_aggregate(&kind_of, new.id()).unwrap().unwrap();
+        let loaded = repo.load(&kind_of, new.id()).unwrap().unwrap();
         assert_eq!(loaded.state()["count"], 8, "{name}");
     });
 }
@@ -527,7 +511,7 @@ fn same_judgements(
     let memory = dvent::InMemoryEventStore::new();
     let streams = ["a", "b", "c"];
     // Every batch tried: its stream, events and expectation.
-    let mut tried: Vec<(usize, Vec<Event>, ExpectedVersion)> = Vec::new();
+    let mut tried: Vec<(usize, Vector<Event>, ExpectedVersion)> = Vec::new();
     for step in steps {
         let (stream, events, expected) = match step {
             Step::New {
@@ -536,8 +520,8 @@ fn same_judgements(
                 expected,
                 versioned,
             } => {
-                let current = memory.get_events(Some(streams[*stream]), 0).unwrap().len() as u64;
-                let events: Vec<Event> = batch(*size)
+                let current = memory.events(Some(streams[*stream]), 0).unwrap().len() as u64;
+                let events: Vector<Event> = batch(*size)
                     .into_iter()
                     .zip(current + 1..)
                     .map(|(e, v)| if *versioned { e.with_version(v) } else { e })
@@ -555,27 +539,31 @@ fn same_judgements(
                     continue;
                 };
                 let mut events = events;
-                let first = events.first().cloned();
+                let first = events.front().cloned();
                 match (change, first) {
                     (Change::None, _) | (_, None) => {}
-                    (Change::Payload, Some(e)) => events[0] = e.with_entry("changed", true),
-                    (Change::EventType, Some(e)) => events[0] = e.with_type("Changed"),
+                    (Change::Payload, Some(e)) => {
+                        events.set(0, e.with_entry("changed", true));
+                    }
+                    (Change::EventType, Some(e)) => {
+                        events.set(0, e.with_type("Changed"));
+                    }
                     (Change::Timestamp, Some(e)) => {
                         let later = e.timestamp() + SignedDuration::from_secs(1);
-                        events[0] = e.with_timestamp(later);
+                        events.set(0, e.with_timestamp(later));
                     }
                     (Change::Version, Some(e)) => {
                         let v = e.version();
-                        events[0] = e.with_version(v + 1);
+                        events.set(0, e.with_version(v + 1));
                     }
                     (Change::DropFirst, Some(_)) => {
                         events.remove(0);
                     }
                     (Change::DropLast, Some(_)) => {
-                        events.pop();
+                        events.pop_back();
                     }
-                    (Change::AddEvent, Some(_)) => events.push(Event::new("Extra")),
-                    (Change::Reverse, Some(_)) => events.reverse(),
+                    (Change::AddEvent, Some(_)) => events.push_back(Event::new("Extra")),
+                    (Change::Reverse, Some(_)) => events = events.into_iter().rev().collect(),
                 }
                 let stream = if *other_stream {
                     (stream + 1) % 3
@@ -587,7 +575,7 @@ fn same_judgements(
         };
         let held = memory.len();
         let want = memory
-            .save_events(streams[stream], &events, expected)
+            .append(streams[stream], &events, expected)
             .map_err(|e| e.to_string());
         if matches!(step, Step::Again { .. }) {
             match &want {
@@ -601,7 +589,7 @@ fn same_judgements(
             }
         }
         let got = other
-            .save_events(streams[stream], &events, expected)
+            .append(streams[stream], &events, expected)
             .map_err(|e| e.to_string());
         prop_assert_eq!(
             &got,
@@ -614,13 +602,10 @@ fn same_judgements(
         tried.push((stream, events, expected));
     }
     prop_assert_eq!(
-        other.get_events(None, 0).unwrap(),
-        memory.get_events(None, 0).unwrap()
+        other.events(None, 0).unwrap(),
+        memory.events(None, 0).unwrap()
     );
-    prop_assert_eq!(
-        other.get_streams(0).unwrap(),
-        memory.get_streams(0).unwrap()
-    );
+    prop_assert_eq!(other.streams(0).unwrap(), memory.streams(0).unwrap());
     Ok(())
 }
 

@@ -6,7 +6,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use dvent::{Event, EventStore, ExpectedVersion, InMemoryEventStore, StreamInfo};
+use dvent::{Event, EventStore, ExpectedVersion, InMemoryEventStore, StreamInfo, vector};
 use serde::{Serialize, Serializer};
 
 const ON_PURPOSE: &str = "a payload's clone panicked (on purpose)";
@@ -48,7 +48,7 @@ type Contents = (Vec<(u128, String, u64)>, Vec<StreamInfo>, Vec<Vec<u64>>);
 
 fn contents(store: &InMemoryEventStore<Fragile>) -> Contents {
     let all = store
-        .get_events(None, 0)
+        .events(None, 0)
         .unwrap()
         .iter()
         .map(|e| (e.id().as_u128(), e.stream_id().to_string(), e.version()))
@@ -56,11 +56,11 @@ fn contents(store: &InMemoryEventStore<Fragile>) -> Contents {
     let versions = ["a", "b"]
         .iter()
         .map(|s| {
-            let events = store.get_events(Some(s), 0).unwrap();
+            let events = store.events(Some(s), 0).unwrap();
             events.iter().map(Event::version).collect()
         })
         .collect();
-    (all, store.get_streams(0).unwrap(), versions)
+    (all, store.streams(0).unwrap(), versions)
 }
 
 /// Saves a batch of three to `stream` again and again, the clone that
@@ -91,7 +91,7 @@ fn save_through_panics(
     for nth in 1.. {
         fuse.store(nth, Ordering::SeqCst);
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
-            store.save_events(stream, &batch, expected)
+            store.append(stream, &batch.iter().cloned().collect(), expected)
         }));
         let unburnt = fuse.swap(0, Ordering::SeqCst) != 0;
         match outcome {
@@ -111,7 +111,7 @@ fn save_through_panics(
                 assert_eq!(ids, batch.iter().map(Event::id).collect::<Vec<_>>());
                 assert_eq!(store.len(), before.0.len() + 3);
                 assert_eq!(
-                    store.get_events(Some(stream), 0).unwrap().len() as u64,
+                    store.events(Some(stream), 0).unwrap().len() as u64,
                     first + 2
                 );
                 return nth - 1;
@@ -140,9 +140,9 @@ fn a_panicking_clone_leaves_the_memory_store_unchanged() {
         fuse: Arc::clone(&fuse),
     };
     store
-        .save_events(
+        .append(
             "a",
-            &[Event::typed("X", one.clone())],
+            &vector![Event::typed("X", one.clone())],
             ExpectedVersion::NoStream,
         )
         .unwrap();
@@ -152,13 +152,17 @@ fn a_panicking_clone_leaves_the_memory_store_unchanged() {
     let to_new = save_through_panics(&store, &fuse, "b", ExpectedVersion::NoStream, 1);
     // Later saves number on from the batches: no version is given twice.
     let next = store
-        .save_events("a", &[Event::typed("Z", one)], ExpectedVersion::Exact(4))
+        .append(
+            "a",
+            &vector![Event::typed("Z", one)],
+            ExpectedVersion::Exact(4),
+        )
         .unwrap();
     let _ = panic::take_hook();
 
     assert_eq!(next[0].version(), 5);
     let versions: Vec<u64> = store
-        .get_events(Some("a"), 0)
+        .events(Some("a"), 0)
         .unwrap()
         .iter()
         .map(Event::version)

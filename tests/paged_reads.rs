@@ -12,7 +12,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use dvent::store::{Pages, Recorded};
-use dvent::{Event, EventStore, ExpectedVersion};
+use dvent::{Event, EventStore, ExpectedVersion, vector};
 use stores::{StoreKind, open_store, store_kinds};
 
 /// Streams "a", "b", "c" saved in interleaved batches of 1 to 4 events:
@@ -34,7 +34,11 @@ fn filled(kind: StoreKind) -> Arc<dyn EventStore> {
             .map(|i| Event::new("Noted").with_entry("i", i))
             .collect();
         store
-            .save_events(stream, &batch, ExpectedVersion::Any)
+            .append(
+                stream,
+                &batch.iter().cloned().collect(),
+                ExpectedVersion::Any,
+            )
             .unwrap();
     }
     store
@@ -68,7 +72,7 @@ fn each_kind(test: impl Fn(StoreKind)) {
 fn pages_of_everything_concatenate_to_get_events() {
     each_kind(|kind| {
         let store = filled(kind);
-        let all = store.get_events(None, 0).unwrap();
+        let all = store.events(None, 0).unwrap();
         assert_eq!(all.len(), 20);
         for limit in [1, 3, 7, 20, 21, 1_000] {
             let (read, pages) = all_by_pages(&*store, limit);
@@ -94,7 +98,7 @@ fn pages_of_everything_concatenate_to_get_events() {
             .into_iter()
             .map(|r| r.event)
             .collect();
-        assert_eq!(rest, store.get_events(None, 12).unwrap());
+        assert_eq!(rest, store.events(None, 12).unwrap());
     });
 }
 
@@ -104,7 +108,7 @@ fn pages_of_a_stream_concatenate_to_get_events_with_global_positions() {
         let store = filled(kind);
         let all = store.read_all(0, 100).unwrap();
         for stream in ["a", "b", "c"] {
-            let expected = store.get_events(Some(stream), 0).unwrap();
+            let expected = store.events(Some(stream), 0).unwrap();
             for limit in [1, 2, 5, 100] {
                 let mut read: Vec<Recorded> = Vec::new();
                 loop {
@@ -129,7 +133,7 @@ fn pages_of_a_stream_concatenate_to_get_events_with_global_positions() {
                 assert_eq!(iterated, expected, "{kind:?} {stream} limit {limit}");
             }
             let tail = store.read_stream(stream, 2, 100).unwrap();
-            let skipped = store.get_events(Some(stream), 2).unwrap();
+            let skipped = store.events(Some(stream), 2).unwrap();
             assert_eq!(
                 tail.into_iter().map(|r| r.event).collect::<Vec<_>>(),
                 skipped
@@ -181,7 +185,8 @@ fn a_save_on_a_clone_proceeds_between_pages() {
         let (done, finished) = mpsc::channel();
         let writer = Arc::clone(&store);
         let handle = std::thread::spawn(move || {
-            let outcome = writer.save_events("d", &[Event::new("Late")], ExpectedVersion::NoStream);
+            let outcome =
+                writer.append("d", &vector![Event::new("Late")], ExpectedVersion::NoStream);
             done.send(outcome.map(|saved| saved.len())).unwrap();
         });
         let saved = finished

@@ -18,7 +18,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use dvent::store::postgres::PostgresOptions;
-use dvent::{Event, EventStore, ExpectedVersion, PostgresEventStore, StoreError};
+use dvent::{Event, EventStore, ExpectedVersion, PostgresEventStore, StoreError, vector};
 use postgres::error::SqlState;
 use postgres::{Client, NoTls};
 
@@ -37,7 +37,7 @@ struct Fresh {
 impl Fresh {
     fn new(url: &str, options: PostgresOptions) -> Self {
         let schema = stores::postgres::fresh_schema();
-        let store = PostgresEventStore::connect_with(url, options.schema(&schema))
+        let store = PostgresEventStore::connect_with(url, options.with_schema(&schema))
             .unwrap_or_else(|e| panic!("a store in a fresh schema: {e}"));
         Fresh { store, schema }
     }
@@ -133,7 +133,10 @@ fn only_conflicts_under(isolation: &str) {
         .unwrap();
     assert_eq!(shown, isolation);
 
-    let fresh = Fresh::new(&url, PostgresOptions::new().max_connections(WRITERS as u32));
+    let fresh = Fresh::new(
+        &url,
+        PostgresOptions::new().with_max_connections(WRITERS as u32),
+    );
     let store = Arc::new(fresh.store.clone());
     let started = Instant::now();
     let writers: Vec<_> = (0..WRITERS)
@@ -145,7 +148,7 @@ fn only_conflicts_under(isolation: &str) {
                 let mut others = Vec::new();
                 for i in 0..SAVES {
                     let stream = format!("s{}", (w + i) % STREAMS);
-                    let version = match store.get_last_event(&stream) {
+                    let version = match store.last_event(&stream) {
                         Ok(last) => last.map_or(0, |e| e.version()),
                         Err(e) => {
                             others.push(format!("read: {e}"));
@@ -154,7 +157,7 @@ fn only_conflicts_under(isolation: &str) {
                     };
                     let event = Event::new("Saved");
                     let id = event.id();
-                    match store.save_events(&stream, &[event], ExpectedVersion::Exact(version)) {
+                    match store.append(&stream, &vector![event], ExpectedVersion::Exact(version)) {
                         Ok(_) => saved.push(id),
                         Err(StoreError::VersionConflict { .. }) => conflicts += 1,
                         Err(e) => others.push(format!("{e:?}")),
@@ -188,7 +191,7 @@ fn only_conflicts_under(isolation: &str) {
     );
     assert_eq!(saved.len() as u64 + conflicts, (WRITERS * SAVES) as u64);
 
-    let all = store.get_events(None, 0).unwrap();
+    let all = store.events(None, 0).unwrap();
     assert_eq!(all.len(), saved.len());
     assert_eq!(
         all.iter().map(Event::id).collect::<HashSet<_>>(),
@@ -197,7 +200,7 @@ fn only_conflicts_under(isolation: &str) {
     );
     for s in 0..STREAMS {
         let versions: Vec<u64> = store
-            .get_events(Some(&format!("s{s}")), 0)
+            .events(Some(&format!("s{s}")), 0)
             .unwrap()
             .iter()
             .map(Event::version)
@@ -223,12 +226,12 @@ fn a_read_only_default_does_not_stop_saves() {
     // Setting up creates tables: give it a writable connection first.
     let fresh = Fresh::new(&stores_url(), PostgresOptions::new());
     let store =
-        PostgresEventStore::connect_with(&url, PostgresOptions::new().schema(&fresh.schema))
+        PostgresEventStore::connect_with(&url, PostgresOptions::new().with_schema(&fresh.schema))
             .unwrap();
     store
-        .save_events("s", &[Event::new("A")], ExpectedVersion::NoStream)
+        .append("s", &vector![Event::new("A")], ExpectedVersion::NoStream)
         .unwrap();
-    assert_eq!(store.get_events(Some("s"), 0).unwrap().len(), 1);
+    assert_eq!(store.events(Some("s"), 0).unwrap().len(), 1);
 }
 
 fn stores_url() -> String {
@@ -238,8 +241,12 @@ fn stores_url() -> String {
 #[test]
 fn an_unknown_database_says_so_with_the_servers_message() {
     let Some(url) = url() else { return };
-    let err = PostgresEventStore::connect(&with_key(&url, "dbname", "dvent_no_such_database"))
-        .unwrap_err();
+    let err = PostgresEventStore::<dvent::Data>::connect(&with_key(
+        &url,
+        "dbname",
+        "dvent_no_such_database",
+    ))
+    .unwrap_err();
     let text = err.to_string();
     assert!(
         text.contains("database \"dvent_no_such_database\" does not exist"),
@@ -263,7 +270,8 @@ fn an_unknown_database_says_so_with_the_servers_message() {
 fn an_unknown_role_says_so_with_the_servers_message() {
     let Some(url) = url() else { return };
     let err =
-        PostgresEventStore::connect(&with_key(&url, "user", "dvent_no_such_role")).unwrap_err();
+        PostgresEventStore::<dvent::Data>::connect(&with_key(&url, "user", "dvent_no_such_role"))
+            .unwrap_err();
     let text = err.to_string();
     assert!(
         text.contains("role \"dvent_no_such_role\" does not exist"),
@@ -274,8 +282,10 @@ fn an_unknown_role_says_so_with_the_servers_message() {
 
 #[test]
 fn an_unreachable_server_keeps_the_cause() {
-    let err = PostgresEventStore::connect("host=127.0.0.1 port=1 user=nobody connect_timeout=3")
-        .unwrap_err();
+    let err = PostgresEventStore::<dvent::Data>::connect(
+        "host=127.0.0.1 port=1 user=nobody connect_timeout=3",
+    )
+    .unwrap_err();
     let text = err.to_string();
     // The operating system's reason, not only "error connecting".
     assert!(text.contains("error connecting to server: "), "{text}");
@@ -298,14 +308,18 @@ fn a_server_error_keeps_its_detail_and_hint() {
         .unwrap();
     let err = fresh
         .store
-        .save_events("s", &[Event::new("TooLong")], ExpectedVersion::NoStream)
+        .append(
+            "s",
+            &vector![Event::new("TooLong")],
+            ExpectedVersion::NoStream,
+        )
         .unwrap_err();
     let text = err.to_string();
     assert!(text.contains("23514"), "{text}");
     assert!(text.contains("short_type"), "{text}");
     assert!(text.contains("detail: Failing row contains"), "{text}");
     assert_eq!(sqlstate(&err), Some(SqlState::CHECK_VIOLATION));
-    assert!(fresh.store.get_events(None, 0).unwrap().is_empty());
+    assert!(fresh.store.events(None, 0).unwrap().is_empty());
 }
 
 /// Another session holds the append lock (a transaction left open).
@@ -323,13 +337,13 @@ fn hold_the_lock(url: &str, schema: &str) -> Client {
 fn a_held_lock_gives_a_timeout_in_the_configured_time() {
     let Some(url) = url() else { return };
     let limit = Duration::from_millis(600);
-    let fresh = Fresh::new(&url, PostgresOptions::new().lock_timeout(limit));
+    let fresh = Fresh::new(&url, PostgresOptions::new().with_lock_timeout(limit));
     let mut holder = hold_the_lock(&url, &fresh.schema);
 
     let started = Instant::now();
     let err = fresh
         .store
-        .save_events("s", &[Event::new("A")], ExpectedVersion::NoStream)
+        .append("s", &vector![Event::new("A")], ExpectedVersion::NoStream)
         .unwrap_err();
     let waited = started.elapsed();
     match &err {
@@ -354,10 +368,10 @@ fn a_held_lock_gives_a_timeout_in_the_configured_time() {
     // Nothing was written, the store's connection is fine, and once the
     // lock is released the save goes through.
     holder.batch_execute("ROLLBACK").unwrap();
-    assert!(fresh.store.get_events(None, 0).unwrap().is_empty());
+    assert!(fresh.store.events(None, 0).unwrap().is_empty());
     fresh
         .store
-        .save_events("s", &[Event::new("A")], ExpectedVersion::NoStream)
+        .append("s", &vector![Event::new("A")], ExpectedVersion::NoStream)
         .unwrap();
 }
 
@@ -367,14 +381,14 @@ fn the_statement_timeout_bounds_a_statement() {
     let limit = Duration::from_millis(400);
     // No lock timeout: only the statement's limit stops the wait.
     let options = PostgresOptions::new()
-        .lock_timeout(Duration::ZERO)
-        .statement_timeout(limit);
+        .with_lock_timeout(Duration::ZERO)
+        .with_statement_timeout(limit);
     let fresh = Fresh::new(&url, options);
     let mut holder = hold_the_lock(&url, &fresh.schema);
     let started = Instant::now();
     let err = fresh
         .store
-        .save_events("s", &[Event::new("A")], ExpectedVersion::NoStream)
+        .append("s", &vector![Event::new("A")], ExpectedVersion::NoStream)
         .unwrap_err();
     let waited = started.elapsed();
     match &err {
@@ -400,10 +414,10 @@ fn the_statement_timeout_bounds_a_statement() {
             fresh.schema
         ))
         .unwrap();
-    let err = fresh.store.get_events(None, 0).unwrap_err();
+    let err = fresh.store.events(None, 0).unwrap_err();
     assert!(matches!(err, StoreError::Timeout { .. }), "{err:?}");
     holder.batch_execute("ROLLBACK").unwrap();
-    assert!(fresh.store.get_events(None, 0).unwrap().is_empty());
+    assert!(fresh.store.events(None, 0).unwrap().is_empty());
 }
 
 #[test]
@@ -412,13 +426,13 @@ fn a_database_wide_lock_timeout_of_zero_does_not_remove_the_limit() {
     let url = with_default(&url, "lock_timeout", "0");
     let fresh = Fresh::new(
         &url,
-        PostgresOptions::new().lock_timeout(Duration::from_millis(300)),
+        PostgresOptions::new().with_lock_timeout(Duration::from_millis(300)),
     );
     let mut holder = hold_the_lock(&url, &fresh.schema);
     let started = Instant::now();
     let err = fresh
         .store
-        .save_events("s", &[Event::new("A")], ExpectedVersion::NoStream)
+        .append("s", &vector![Event::new("A")], ExpectedVersion::NoStream)
         .unwrap_err();
     assert!(matches!(err, StoreError::Timeout { .. }), "{err:?}");
     assert!(started.elapsed() < Duration::from_secs(3));
@@ -435,7 +449,7 @@ fn drop_schema_refuses_public_and_keeps_everything_in_it() {
             "CREATE TABLE public.{unrelated} (x int); INSERT INTO public.{unrelated} VALUES (7)"
         ))
         .unwrap();
-    let store = PostgresEventStore::connect_with_schema(&url, "public").unwrap();
+    let store = PostgresEventStore::<dvent::Data>::connect_with_schema(&url, "public").unwrap();
     let err = store.drop_schema().unwrap_err();
     let text = err.to_string();
     assert!(matches!(err, StoreError::Backend { .. }), "{err:?}");
@@ -447,7 +461,7 @@ fn drop_schema_refuses_public_and_keeps_everything_in_it() {
         .get(0);
     assert_eq!(kept, 7);
     // The store's own tables are still there too.
-    store.get_events(None, 0).unwrap();
+    store.events(None, 0).unwrap();
     client
         .batch_execute(&format!("DROP TABLE public.{unrelated}"))
         .unwrap();
@@ -463,10 +477,10 @@ fn drop_schema_refuses_a_schema_made_beforehand() {
         .unwrap();
     let store = PostgresEventStore::connect_with_schema(&url, &schema).unwrap();
     store
-        .save_events("s", &[Event::new("A")], ExpectedVersion::NoStream)
+        .append("s", &vector![Event::new("A")], ExpectedVersion::NoStream)
         .unwrap();
     assert!(store.drop_schema().is_err());
-    assert_eq!(store.get_events(None, 0).unwrap().len(), 1);
+    assert_eq!(store.events(None, 0).unwrap().len(), 1);
     client
         .batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
         .unwrap();
@@ -487,7 +501,7 @@ fn drop_schema_drops_its_own_schema_and_keeps_what_others_put_in_it() {
     let fresh = Fresh::new(&url, PostgresOptions::new());
     fresh
         .store
-        .save_events("s", &[Event::new("A")], ExpectedVersion::NoStream)
+        .append("s", &vector![Event::new("A")], ExpectedVersion::NoStream)
         .unwrap();
     fresh.store.drop_schema().unwrap();
     assert!(!exists(&mut client, &fresh.schema));
@@ -528,7 +542,7 @@ fn a_nul_in_a_stream_id_is_refused_before_the_server_sees_it() {
     let fresh = Fresh::new(&url, PostgresOptions::new());
     let err = fresh
         .store
-        .save_events("a\0b", &[Event::new("A")], ExpectedVersion::NoStream)
+        .append("a\0b", &vector![Event::new("A")], ExpectedVersion::NoStream)
         .unwrap_err();
     assert!(
         !matches!(
@@ -540,9 +554,9 @@ fn a_nul_in_a_stream_id_is_refused_before_the_server_sees_it() {
         ),
         "a typed refusal, not the server's: {err:?}"
     );
-    assert!(fresh.store.get_events(Some("a\0b"), 0).unwrap().is_empty());
-    assert!(fresh.store.get_last_event("a\0b").unwrap().is_none());
-    assert!(fresh.store.get_events(None, 0).unwrap().is_empty());
+    assert!(fresh.store.events(Some("a\0b"), 0).unwrap().is_empty());
+    assert!(fresh.store.last_event("a\0b").unwrap().is_none());
+    assert!(fresh.store.events(None, 0).unwrap().is_empty());
 }
 
 #[test]
@@ -555,7 +569,7 @@ fn a_save_that_waited_for_the_lock_sees_what_committed_meanwhile_whatever_the_de
         let mut holder = hold_the_lock(&url, &schema);
         let store = fresh.store.clone();
         let saver = thread::spawn(move || {
-            store.save_events("mine", &[Event::new("A")], ExpectedVersion::NoStream)
+            store.append("mine", &vector![Event::new("A")], ExpectedVersion::NoStream)
         });
         // Let the save start and wait for the lock, then commit another
         // writer's event (position 1) as the store would.
@@ -575,7 +589,7 @@ fn a_save_that_waited_for_the_lock_sees_what_committed_meanwhile_whatever_the_de
             .unwrap()
             .unwrap_or_else(|e| panic!("{isolation}: {e:?}"));
         assert_eq!(saved.len(), 1);
-        let all = fresh.store.get_events(None, 0).unwrap();
+        let all = fresh.store.events(None, 0).unwrap();
         let streams: Vec<&str> = all.iter().map(|e| e.stream_id()).collect();
         assert_eq!(streams, ["theirs", "mine"], "{isolation}");
     }

@@ -162,14 +162,14 @@ const RETRY_FOR: Duration = Duration::from_secs(90);
 fn retry(
     store: &PostgresEventStore,
     stream: &str,
-    batch: &[Event],
+    batch: &dvent::Vector<Event>,
     expected: ExpectedVersion,
 ) -> (Result<Vec<Event>, String>, usize) {
     let deadline = Instant::now() + RETRY_FOR;
     let mut tries = 0;
     loop {
         tries += 1;
-        match store.save_events(stream, batch, expected) {
+        match store.append(stream, batch, expected) {
             Ok(stored) => return (Ok(stored), tries),
             Err(StoreError::OutcomeUnknown { .. } | StoreError::Backend { .. })
                 if Instant::now() < deadline =>
@@ -196,9 +196,9 @@ fn saves_across_crashes_are_acknowledged_and_stored_failed_and_absent_or_unknown
     };
     let cluster = Cluster::start(bin);
     let options = PostgresOptions::new()
-        .schema("restart")
-        .max_connections(WRITERS as u32)
-        .connection_timeout(Duration::from_secs(2));
+        .with_schema("restart")
+        .with_max_connections(WRITERS as u32)
+        .with_connection_timeout(Duration::from_secs(2));
     // The publisher runs only for a save that wrote its batch: a retry that
     // finds the batch stored (its first save had committed) publishes
     // nothing, one that writes it publishes it.
@@ -224,11 +224,12 @@ fn saves_across_crashes_are_acknowledged_and_stored_failed_and_absent_or_unknown
                 // version and saves expecting exactly it.
                 let mut version = 0;
                 while !stop.load(Ordering::Relaxed) {
-                    let batch: Vec<Event> = (0..BATCH).map(|_| Event::new("Saved")).collect();
+                    let batch: dvent::Vector<Event> =
+                        (0..BATCH).map(|_| Event::new("Saved")).collect();
                     let ids = batch.iter().map(Event::id).collect();
                     let stream = format!("w{w}");
                     let expected = ExpectedVersion::after(version);
-                    match store.save_events(&stream, &batch, expected) {
+                    match store.append(&stream, &batch, expected) {
                         Ok(_) => {
                             said.push((ids, Said::Acknowledged, String::new()));
                             version += BATCH as u64;
@@ -276,7 +277,7 @@ fn saves_across_crashes_are_acknowledged_and_stored_failed_and_absent_or_unknown
         .collect();
 
     let stored: HashSet<Uuid> = store
-        .get_events(None, 0)
+        .events(None, 0)
         .unwrap()
         .iter()
         .map(Event::id)
@@ -333,7 +334,7 @@ fn saves_across_crashes_are_acknowledged_and_stored_failed_and_absent_or_unknown
     // Every acknowledged or stored batch is whole: each stream is 1..n.
     for w in 0..WRITERS {
         let versions: Vec<u64> = store
-            .get_events(Some(&format!("w{w}")), 0)
+            .events(Some(&format!("w{w}")), 0)
             .unwrap()
             .iter()
             .map(Event::version)

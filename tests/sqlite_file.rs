@@ -9,19 +9,23 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use dvent::{Event, EventStore, ExpectedVersion, SqliteEventStore, StoreError};
+use dvent::{Event, EventStore, ExpectedVersion, SqliteEventStore, StoreError, vector};
 
 fn saved(store: &SqliteEventStore, stream: &str, n: usize) {
     let batch: Vec<Event> = (0..n).map(|_| Event::new("Noted")).collect();
     store
-        .save_events(stream, &batch, ExpectedVersion::Any)
+        .append(
+            stream,
+            &batch.iter().cloned().collect(),
+            ExpectedVersion::Any,
+        )
         .unwrap();
 }
 
 fn count(path: &Path) -> usize {
-    SqliteEventStore::open(path)
+    SqliteEventStore::<dvent::Data>::open(path)
         .unwrap()
-        .get_events(None, 0)
+        .events(None, 0)
         .unwrap()
         .len()
 }
@@ -42,18 +46,18 @@ fn a_deleted_file_gives_an_error_on_save_and_on_every_later_save() {
     saved(&store, "s", 2);
     std::fs::remove_file(&path).unwrap();
     let err = store
-        .save_events("s", &[Event::new("Lost?")], ExpectedVersion::Any)
+        .append("s", &vector![Event::new("Lost?")], ExpectedVersion::Any)
         .unwrap_err();
     assert_moved(err, &path);
     let err = clone
-        .save_events("t", &[Event::new("Lost?")], ExpectedVersion::Any)
+        .append("t", &vector![Event::new("Lost?")], ExpectedVersion::Any)
         .unwrap_err();
     assert!(
         err.to_string().contains("deleted, renamed or replaced"),
         "{err}"
     );
     // Reads still see the file the store has open.
-    assert_eq!(store.get_events(None, 0).unwrap().len(), 2);
+    assert_eq!(store.events(None, 0).unwrap().len(), 2);
     drop((store, clone));
     // A new file at the path starts empty, not with the old file's log.
     assert_eq!(count(&path), 0);
@@ -72,7 +76,7 @@ fn a_file_replaced_by_another_database_gives_an_error_and_is_left_alone() {
     }
     std::fs::rename(&other, &path).unwrap();
     let err = store
-        .save_events("s", &[Event::new("Lost?")], ExpectedVersion::Any)
+        .append("s", &vector![Event::new("Lost?")], ExpectedVersion::Any)
         .unwrap_err();
     assert_moved(err, &path);
     drop(store);
@@ -92,7 +96,7 @@ fn a_file_renamed_away_gives_an_error_and_keeps_its_events() {
     std::fs::rename(&path, &moved).unwrap();
     assert_moved(
         store
-            .save_events("s", &[Event::new("X")], ExpectedVersion::Any)
+            .append("s", &vector![Event::new("X")], ExpectedVersion::Any)
             .unwrap_err(),
         &path,
     );
@@ -122,13 +126,13 @@ fn a_read_only_store_reads_follows_a_writer_and_refuses_saves() {
     saved(&writer, "s", 2);
     let reader = SqliteEventStore::open_read_only(&path).unwrap();
     assert!(reader.is_read_only() && !writer.is_read_only());
-    assert_eq!(reader.get_events(Some("s"), 0).unwrap().len(), 2);
+    assert_eq!(reader.events(Some("s"), 0).unwrap().len(), 2);
     saved(&writer, "s", 1);
     assert_eq!(reader.read_all(0, 10).unwrap().len(), 3);
 
     for expected in [ExpectedVersion::Any, ExpectedVersion::Exact(3)] {
         let err = reader
-            .save_events("s", &[Event::new("No")], expected)
+            .append("s", &vector![Event::new("No")], expected)
             .unwrap_err();
         assert!(
             matches!(&err, StoreError::ReadOnly { path: p } if p == &path),
@@ -137,7 +141,9 @@ fn a_read_only_store_reads_follows_a_writer_and_refuses_saves() {
         assert!(err.to_string().contains("read-only"), "{err}");
     }
     assert!(matches!(
-        reader.clone().save_events("new", &[], ExpectedVersion::Any),
+        reader
+            .clone()
+            .append("new", &vector![], ExpectedVersion::Any),
         Err(StoreError::ReadOnly { .. })
     ));
     drop((reader, writer));
@@ -148,7 +154,7 @@ fn a_read_only_store_reads_follows_a_writer_and_refuses_saves() {
 fn opening_read_only_creates_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing.sqlite");
-    let err = SqliteEventStore::open_read_only(&missing).unwrap_err();
+    let err = SqliteEventStore::<dvent::Data>::open_read_only(&missing).unwrap_err();
     assert!(matches!(err, StoreError::Backend { .. }), "{err:?}");
     assert!(err.to_string().contains("missing.sqlite"), "{err}");
     assert!(!missing.exists());
@@ -159,7 +165,7 @@ fn opening_read_only_creates_nothing() {
         .unwrap()
         .execute_batch("CREATE TABLE t (x)")
         .unwrap();
-    let err = SqliteEventStore::open_read_only(&bare).unwrap_err();
+    let err = SqliteEventStore::<dvent::Data>::open_read_only(&bare).unwrap_err();
     assert!(err.to_string().contains("found none"), "{err}");
 }
 
@@ -215,22 +221,22 @@ fn is_root() -> bool {
 /// the process may not write to, and checks nothing can be written.
 fn check_read_only_store(path: &Path, events: usize) {
     let store = SqliteEventStore::open_read_only(path).unwrap();
-    assert_eq!(store.get_events(None, 0).unwrap().len(), events);
+    assert_eq!(store.events(None, 0).unwrap().len(), events);
     let pages: Vec<_> = store.iter_all(7).collect::<Result<_, _>>().unwrap();
     assert_eq!(pages.len(), events);
     assert!(matches!(
-        store.save_events("s", &[Event::new("No")], ExpectedVersion::Any),
+        store.append("s", &vector![Event::new("No")], ExpectedVersion::Any),
         Err(StoreError::ReadOnly { .. })
     ));
     // Opening it for writing is refused by the system, not silently ignored.
     if let Ok(writable) = SqliteEventStore::open(path) {
         assert!(
             writable
-                .save_events("s", &[Event::new("No")], ExpectedVersion::Any)
+                .append("s", &vector![Event::new("No")], ExpectedVersion::Any)
                 .is_err()
         );
     }
-    assert_eq!(store.get_events(None, 0).unwrap().len(), events);
+    assert_eq!(store.events(None, 0).unwrap().len(), events);
 }
 
 #[test]

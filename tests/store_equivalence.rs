@@ -155,14 +155,14 @@ fn same_as_memory(kind: StoreKind, saves: &[Save]) -> Result<(), TestCaseError> 
             })
             .collect();
         let stream = streams[save.stream].as_str();
-        let want = outcome(memory.save_events(stream, &events, save.expected));
+        let want = outcome(memory.append(stream, &events.iter().cloned().collect(), save.expected));
         if want
             .as_ref()
             .is_err_and(|message| message.contains("cannot be stored"))
         {
             REFUSED_BY_RULE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
-        let got = outcome(other.save_events(stream, &events, save.expected));
+        let got = outcome(other.append(stream, &events.iter().cloned().collect(), save.expected));
         prop_assert_eq!(
             got,
             want,
@@ -175,24 +175,24 @@ fn same_as_memory(kind: StoreKind, saves: &[Save]) -> Result<(), TestCaseError> 
     let total = memory.len() as u64;
     for start in 0..=total + 1 {
         prop_assert_eq!(
-            other.get_events(None, start).unwrap(),
-            memory.get_events(None, start).unwrap()
+            other.events(None, start).unwrap(),
+            memory.events(None, start).unwrap()
         );
         prop_assert_eq!(
-            other.get_streams(start).unwrap(),
-            memory.get_streams(start).unwrap()
+            other.streams(start).unwrap(),
+            memory.streams(start).unwrap()
         );
         for stream in &streams {
             prop_assert_eq!(
-                other.get_events(Some(stream), start).unwrap(),
-                memory.get_events(Some(stream), start).unwrap()
+                other.events(Some(stream), start).unwrap(),
+                memory.events(Some(stream), start).unwrap()
             );
         }
     }
     for stream in &streams {
         prop_assert_eq!(
-            other.get_last_event(stream).unwrap(),
-            memory.get_last_event(stream).unwrap()
+            other.last_event(stream).unwrap(),
+            memory.last_event(stream).unwrap()
         );
     }
     Ok(())
@@ -271,7 +271,7 @@ fn every_store_agrees_on_numbers_that_are_not_finite() {
                     .map(|p| Event::typed("Measured", p.clone()))
                     .collect();
                 let want = memory
-                    .save_events("m", &events, ExpectedVersion::Any)
+                    .append("m", &events.iter().cloned().collect(), ExpectedVersion::Any)
                     .map_err(|e| e.to_string());
                 let finite = payloads
                     .iter()
@@ -279,14 +279,14 @@ fn every_store_agrees_on_numbers_that_are_not_finite() {
                 prop_assert_eq!(want.is_ok(), finite, "{:?}", want);
                 for (name, other) in &stores[1..] {
                     let got = other
-                        .save_events("m", &events, ExpectedVersion::Any)
+                        .append("m", &events.iter().cloned().collect(), ExpectedVersion::Any)
                         .map_err(|e| e.to_string());
                     prop_assert_eq!(&got, &want, "{}", name);
                 }
             }
-            let want = memory.get_events(None, 0).unwrap();
+            let want = memory.events(None, 0).unwrap();
             for (name, other) in &stores[1..] {
-                prop_assert_eq!(&other.get_events(None, 0).unwrap(), &want, "{}", name);
+                prop_assert_eq!(&other.events(None, 0).unwrap(), &want, "{}", name);
             }
             Ok(())
         })

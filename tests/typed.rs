@@ -3,7 +3,7 @@
 
 use dvent::{
     Aggregate, AggregateKind, Command, CommandError, CommandHandler, Event, EventStore,
-    ExpectedVersion, InMemoryEventStore, Repository,
+    ExpectedVersion, InMemoryEventStore, Repository, vector,
 };
 use serde::{Deserialize, Serialize};
 
@@ -83,12 +83,12 @@ fn typed_aggregates_save_and_load_through_a_repository() {
     let repo = Repository::new(store.clone());
     let kind = todo_kind();
     let todo = Aggregate::new(&kind).apply(added("Buy milk"));
-    let saved = repo.save_aggregate(&todo).unwrap();
-    let loaded = repo.get_aggregate(&kind, todo.id()).unwrap().unwrap();
+    let saved = repo.save(&todo).unwrap();
+    let loaded = repo.load(&kind, todo.id()).unwrap().unwrap();
     assert_eq!(loaded, saved);
     assert_eq!(
         store
-            .get_last_event(&todo.id().to_string())
+            .last_event(&todo.id().to_string())
             .unwrap()
             .unwrap()
             .version(),
@@ -96,9 +96,8 @@ fn typed_aggregates_save_and_load_through_a_repository() {
     );
 
     // A second writer on a stale copy conflicts.
-    repo.save_aggregate(&loaded.clone().apply(started()))
-        .unwrap();
-    let err = repo.save_aggregate(&loaded.apply(started())).unwrap_err();
+    repo.save(&loaded.clone().apply(started())).unwrap();
+    let err = repo.save(&loaded.apply(started())).unwrap_err();
     assert!(
         err.to_string()
             .contains("expected version 1, found version 2"),
@@ -137,12 +136,12 @@ fn typed_commands_are_routed_by_type() {
 fn a_typed_store_checks_expected_versions() {
     let store = InMemoryEventStore::<TodoEvent>::default();
     store
-        .save_events("t", &[added("a")], ExpectedVersion::NoStream)
+        .append("t", &vector![added("a")], ExpectedVersion::NoStream)
         .unwrap();
     assert!(
         store
-            .save_events("t", &[added("b")], ExpectedVersion::NoStream)
+            .append("t", &vector![added("b")], ExpectedVersion::NoStream)
             .is_err()
     );
-    assert_eq!(store.get_events(Some("t"), 0).unwrap().len(), 1);
+    assert_eq!(store.events(Some("t"), 0).unwrap().len(), 1);
 }

@@ -308,7 +308,7 @@ fn a_failed_check_reads_as_a_sentence() {
 #[test]
 fn typed_events_name_themselves_as_stored() {
     let store = InMemoryEventStore::<TodoEvent>::default();
-    let events = [
+    let events = dvent::vector![
         added("a"),
         renamed("b"),
         Event::of(TodoEvent::StatusChanged {
@@ -317,10 +317,10 @@ fn typed_events_name_themselves_as_stored() {
         Event::of(TodoEvent::Removed),
     ];
     store
-        .save_events("t", &events, ExpectedVersion::NoStream)
+        .append("t", &events, ExpectedVersion::NoStream)
         .unwrap();
     let names: Vec<String> = store
-        .get_events(Some("t"), 0)
+        .events(Some("t"), 0)
         .unwrap()
         .iter()
         .map(|e| e.event_type().to_string())
@@ -385,7 +385,7 @@ fn execute_runs_the_life_of_a_todo_on_every_store() {
             },
             "{name}"
         );
-        let loaded = repo.get_aggregate(&kind, id).unwrap().unwrap();
+        let loaded = repo.load(&kind, id).unwrap().unwrap();
         assert_eq!(loaded, removed, "{name}");
 
         // An id never stored: the decision sees the initial state, version 0.
@@ -397,10 +397,7 @@ fn execute_runs_the_life_of_a_todo_on_every_store() {
             })
             .unwrap_err();
         assert_eq!(err.into_domain().unwrap(), TodoError::NotAdded, "{name}");
-        assert!(
-            repo.get_aggregate(&kind, other).unwrap().is_none(),
-            "{name}"
-        );
+        assert!(repo.load(&kind, other).unwrap().is_none(), "{name}");
     }
 }
 
@@ -418,7 +415,7 @@ fn a_conflict_is_retried_on_the_newer_state_up_to_the_limit() {
         let racing = |todo: &TodoAggregate| {
             if calls.fetch_add(1, Ordering::SeqCst) == 0 {
                 let other = todo.clone().apply(renamed("by the other writer"));
-                repo.save_aggregate(&other).unwrap();
+                repo.save(&other).unwrap();
             }
             decide(
                 todo,
@@ -450,7 +447,7 @@ fn a_conflict_is_retried_on_the_newer_state_up_to_the_limit() {
             "{name}: {err:?}"
         );
         assert_eq!(
-            repo.get_aggregate(&kind, id).unwrap().unwrap().version(),
+            repo.load(&kind, id).unwrap().unwrap().version(),
             4,
             "{name}"
         );
@@ -518,7 +515,7 @@ fn eight_threads_execute_on_one_todo_and_every_decision_is_applied_once() {
             handle.join().expect("a thread panicked");
         }
 
-        let stream = repo.store().get_events(Some(&id.to_string()), 0).unwrap();
+        let stream = repo.store().events(Some(&id.to_string()), 0).unwrap();
         assert_eq!(stream.len(), 1 + THREADS * EACH, "{name}");
         let versions: Vec<u64> = stream.iter().map(Event::version).collect();
         assert_eq!(
@@ -537,7 +534,7 @@ fn eight_threads_execute_on_one_todo_and_every_decision_is_applied_once() {
         }
         assert_eq!(counts.len(), THREADS * EACH, "{name}: {counts:?}");
         assert!(counts.values().all(|&n| n == 1), "{name}: {counts:?}");
-        let todo = repo.get_aggregate(&kind, id).unwrap().unwrap();
+        let todo = repo.load(&kind, id).unwrap().unwrap();
         assert_eq!(todo.state().renames as usize, THREADS * EACH, "{name}");
         // Seven first decisions conflicted and ran again; plus one refused
         // decision per rename.
@@ -561,17 +558,17 @@ struct Flaky {
 }
 
 impl EventStore<TodoEvent> for Flaky {
-    fn save_events(
+    fn append(
         &self,
         stream_id: &str,
-        events: &[Event<TodoEvent>],
+        events: &dvent::Vector<Event<TodoEvent>>,
         expected: ExpectedVersion,
     ) -> Result<Vec<Event<TodoEvent>>, StoreError> {
         match self.next.lock().unwrap().take() {
-            None => self.inner.save_events(stream_id, events, expected),
+            None => self.inner.append(stream_id, events, expected),
             Some(write) => {
                 if write {
-                    self.inner.save_events(stream_id, events, expected)?;
+                    self.inner.append(stream_id, events, expected)?;
                 }
                 Err(StoreError::OutcomeUnknown {
                     stream_id: stream_id.into(),
@@ -581,12 +578,12 @@ impl EventStore<TodoEvent> for Flaky {
             }
         }
     }
-    fn get_events(
+    fn events(
         &self,
         stream_id: Option<&str>,
         start: u64,
     ) -> Result<Vec<Event<TodoEvent>>, StoreError> {
-        self.inner.get_events(stream_id, start)
+        self.inner.events(stream_id, start)
     }
     fn read_all(
         &self,
@@ -603,11 +600,11 @@ impl EventStore<TodoEvent> for Flaky {
     ) -> Result<Vec<dvent::store::Recorded<TodoEvent>>, StoreError> {
         self.inner.read_stream(stream_id, after, limit)
     }
-    fn get_last_event(&self, stream_id: &str) -> Result<Option<Event<TodoEvent>>, StoreError> {
-        self.inner.get_last_event(stream_id)
+    fn last_event(&self, stream_id: &str) -> Result<Option<Event<TodoEvent>>, StoreError> {
+        self.inner.last_event(stream_id)
     }
-    fn get_streams(&self, start: u64) -> Result<Vec<StreamInfo>, StoreError> {
-        self.inner.get_streams(start)
+    fn streams(&self, start: u64) -> Result<Vec<StreamInfo>, StoreError> {
+        self.inner.streams(start)
     }
 }
 
@@ -627,7 +624,7 @@ fn an_unknown_outcome_is_resolved_by_saving_the_same_batch_again() {
             })
             .unwrap();
         assert_eq!(calls.load(Ordering::SeqCst), 1, "written: {written}");
-        let stored = flaky.inner.get_events(None, 0).unwrap();
+        let stored = flaky.inner.events(None, 0).unwrap();
         assert_eq!(stored.len(), 1, "written: {written}");
         assert_eq!(saved.events().iter().cloned().collect::<Vec<_>>(), stored);
     }

@@ -49,7 +49,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     println!("3. Read all six back from the repository");
     for id in &ids {
-        let todo = repository.get_aggregate(&kind, *id)?;
+        let todo = repository.load(&kind, *id)?;
         show("   read", &todo.ok_or("a todo went missing")?);
     }
 
@@ -61,7 +61,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "5. One decision for four commands: change the last three times, remove it, save once"
     );
     let loaded = repository
-        .get_aggregate(&kind, ids[5])?
+        .load(&kind, ids[5])?
         .ok_or("the last todo went missing")?;
     show("   loaded", &loaded);
     let commands = [Status::Queued, Status::Started, Status::Finished]

@@ -1,5 +1,6 @@
 //! What can go wrong when a repository executes a decision.
 
+use crate::aggregate_id::AggregateError;
 use crate::store::StoreError;
 
 /// Why [`Repository::execute`](crate::Repository::execute) saved nothing
@@ -46,6 +47,9 @@ pub enum ExecuteError<E> {
         #[source]
         source: StoreError,
     },
+    /// The id given is not a UUID; nothing was read or decided.
+    #[error(transparent)]
+    InvalidId(#[from] AggregateError),
     /// The store failed while loading or saving; for
     /// [`StoreError::OutcomeUnknown`] the events may be saved (see
     /// [`Repository::execute`](crate::Repository::execute)); for any other

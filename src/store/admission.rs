@@ -30,14 +30,14 @@
 //!
 //! ```
 //! use dvent::store::admission::{self, EventProblem, NameProblem, PayloadProblem};
-//! use dvent::{Event, EventStore, ExpectedVersion, InMemoryEventStore, StoreError};
+//! use dvent::{vector, Event, EventStore, ExpectedVersion, InMemoryEventStore, StoreError};
 //!
 //! assert_eq!(admission::check_name("todo-1"), Ok(()));
 //! assert_eq!(admission::check_name("a\0b"), Err(NameProblem::Nul { at: 1 }));
 //!
 //! let store = InMemoryEventStore::<Vec<f64>>::default();
 //! let event = Event::typed("Measured", vec![1.0, f64::NAN]);
-//! let err = store.save_events("probe-1", &[event.clone()], ExpectedVersion::Any).unwrap_err();
+//! let err = store.append("probe-1", &vector![event.clone()], ExpectedVersion::Any).unwrap_err();
 //! let StoreError::InvalidEvent { event_id, problem } = err else { panic!("{err}") };
 //! assert_eq!(event_id, event.id());
 //! assert!(matches!(

@@ -60,7 +60,7 @@ pub enum StoreError {
     /// this stream, at consecutive versions, with the same id, type,
     /// timestamp and payload, each event's version 0 or its stored version,
     /// and where the expectation would have put the batch (see
-    /// [`EventStore::save_events`](super::EventStore::save_events)).
+    /// [`EventStore::append`](super::EventStore::append)).
     /// Nothing was written.
     #[error(
         "the batch for stream {stream_id:?} is not a retry of the events stored: its first event \

@@ -37,7 +37,7 @@ use crate::publisher::{PublishError, Publisher, publish_all};
 ///   the lock; its failures and panics are logged and never undo the write.
 /// - **Idempotent:** a retry of a stored batch is judged under the write
 ///   lock, returns the stored events and writes and publishes nothing (see
-///   [`EventStore::save_events`]).
+///   [`EventStore::append`]).
 ///
 /// Costs, for n events in the store: save O(b log n + s) for a batch of b
 /// whose payloads total s in size (the rule's walk of each payload, under
@@ -49,24 +49,24 @@ use crate::publisher::{PublishError, Publisher, publish_all};
 /// # Example
 ///
 /// ```
-/// use dvent::{Event, EventStore, ExpectedVersion, InMemoryEventStore};
+/// use dvent::{vector, Event, EventStore, ExpectedVersion, InMemoryEventStore};
 ///
 /// let store = InMemoryEventStore::new();
-/// let saved = store.save_events("todo-1", &[Event::new("TodoAdded")], ExpectedVersion::NoStream)?;
+/// let saved = store.append("todo-1", &vector![Event::new("TodoAdded")], ExpectedVersion::NoStream)?;
 /// assert_eq!((saved[0].stream_id(), saved[0].version()), ("todo-1", 1));
 ///
 /// // Saving "as new" again is a conflict, and nothing is written:
-/// assert!(store.save_events("todo-1", &[Event::new("TodoAdded")], ExpectedVersion::NoStream).is_err());
-/// assert_eq!(store.get_events(Some("todo-1"), 0)?.len(), 1);
+/// assert!(store.append("todo-1", &vector![Event::new("TodoAdded")], ExpectedVersion::NoStream).is_err());
+/// assert_eq!(store.events(Some("todo-1"), 0)?.len(), 1);
 /// # Ok::<(), dvent::StoreError>(())
 /// ```
 pub struct InMemoryEventStore<D = Data> {
     shared: Arc<Shared<D>>,
+    publisher: Option<Publisher<D>>,
 }
 
 struct Shared<D> {
     state: RwLock<State<D>>,
-    publisher: Option<Publisher<D>>,
 }
 
 struct State<D> {
@@ -103,33 +103,41 @@ impl InMemoryEventStore<Data> {
 }
 
 impl<D: Clone> InMemoryEventStore<D> {
-    /// An empty store that calls `publisher` with each saved event.
+    /// This handle, calling `publisher` with each event it saves, after the
+    /// write; other handles (clones made before) keep their own publisher.
+    /// The same on every store.
+    ///
+    /// A publisher is in-process and runs after the commit: it sees only the
+    /// saves made through this handle, and nothing written by another
+    /// process or while this one was down. Subscriptions read from the
+    /// store and are the durable way to follow it.
     ///
     /// # Example
     ///
     /// ```
     /// use std::sync::{Arc, Mutex};
-    /// use dvent::{Event, EventStore, ExpectedVersion, InMemoryEventStore};
+    /// use dvent::{vector, Event, EventStore, ExpectedVersion, InMemoryEventStore};
     ///
     /// let seen = Arc::new(Mutex::new(Vec::new()));
     /// let log = seen.clone();
-    /// let store = InMemoryEventStore::with_publisher(move |e: &Event| {
+    /// let store = InMemoryEventStore::new().with_publisher(move |e| {
     ///     log.lock().unwrap().push(e.version());
     ///     Ok(())
     /// });
-    /// store.save_events("s", &[Event::new("A"), Event::new("B")], ExpectedVersion::Any)?;
+    /// store.append("s", &vector![Event::new("A"), Event::new("B")], ExpectedVersion::Any)?;
     /// assert_eq!(*seen.lock().unwrap(), [1, 2]);
     /// # Ok::<(), dvent::StoreError>(())
     /// ```
     #[must_use]
-    pub fn with_publisher<F>(publisher: F) -> Self
+    pub fn with_publisher<F>(mut self, publisher: F) -> Self
     where
         F: Fn(&Event<D>) -> Result<(), PublishError> + Send + Sync + 'static,
     {
-        InMemoryEventStore::make(Some(Arc::new(publisher)))
+        self.publisher = Some(Arc::new(publisher));
+        self
     }
 
-    fn make(publisher: Option<Publisher<D>>) -> Self {
+    fn make() -> Self {
         InMemoryEventStore {
             shared: Arc::new(Shared {
                 state: RwLock::new(State {
@@ -140,8 +148,8 @@ impl<D: Clone> InMemoryEventStore<D> {
                     },
                     event_ids: HashSet::new(),
                 }),
-                publisher,
             }),
+            publisher: None,
         }
     }
 
@@ -180,7 +188,7 @@ impl<D: Clone> Clone for Snapshot<D> {
 
 impl<D: Clone> Default for InMemoryEventStore<D> {
     fn default() -> Self {
-        InMemoryEventStore::make(None)
+        InMemoryEventStore::make()
     }
 }
 
@@ -189,6 +197,7 @@ impl<D> Clone for InMemoryEventStore<D> {
     fn clone(&self) -> Self {
         InMemoryEventStore {
             shared: Arc::clone(&self.shared),
+            publisher: self.publisher.clone(),
         }
     }
 }
@@ -199,7 +208,7 @@ impl<D: Clone> fmt::Debug for InMemoryEventStore<D> {
         f.debug_struct("InMemoryEventStore")
             .field("streams", &snapshot.created.len())
             .field("events", &snapshot.log.len())
-            .field("publisher", &self.shared.publisher.is_some())
+            .field("publisher", &self.publisher.is_some())
             .finish()
     }
 }
@@ -282,17 +291,17 @@ impl<D> Snapshot<D> {
 /// do, so that every store accepts the same events (it never writes the
 /// payload anywhere).
 impl<D: Clone + Serialize + Send + Sync> EventStore<D> for InMemoryEventStore<D> {
-    /// As [`EventStore::save_events`]; all or nothing even when cloning a
+    /// As [`EventStore::append`]; all or nothing even when cloning a
     /// payload panics (the panic reaches the caller, and the store is as it
     /// was).
     ///
     /// # Errors
     ///
-    /// As [`EventStore::save_events`]; a backend error never.
-    fn save_events(
+    /// As [`EventStore::append`]; a backend error never.
+    fn append(
         &self,
         stream_id: &str,
-        events: &[Event<D>],
+        events: &Vector<Event<D>>,
         expected: ExpectedVersion,
     ) -> Result<Vec<Event<D>>, StoreError> {
         let (stored, previous) = {
@@ -316,7 +325,7 @@ impl<D: Clone + Serialize + Send + Sync> EventStore<D> for InMemoryEventStore<D>
                 .and_then(|&p| snapshot.log.get(p as usize))
                 .map_or_else(|| Name::from(stream_id), |e| e.stream_id_name().clone());
             admit(stream_id, events)?;
-            if let Some(first) = events.first().filter(|e| state.event_ids.contains(&e.id())) {
+            if let Some(first) = events.front().filter(|e| state.event_ids.contains(&e.id())) {
                 // A retry of a save that happened, or a mistake: judged
                 // under the lock, and nothing is written or published.
                 let kept = snapshot.stored_from(stream_id, first, events.len());
@@ -341,11 +350,11 @@ impl<D: Clone + Serialize + Send + Sync> EventStore<D> for InMemoryEventStore<D>
             (stored, previous)
         };
         drop(previous);
-        publish_all(self.shared.publisher.as_ref(), &stored);
+        publish_all(self.publisher.as_ref(), &stored);
         Ok(stored)
     }
 
-    fn get_events(&self, stream_id: Option<&str>, start: u64) -> Result<Vec<Event<D>>, StoreError> {
+    fn events(&self, stream_id: Option<&str>, start: u64) -> Result<Vec<Event<D>>, StoreError> {
         let snapshot = self.snapshot();
         let start = usize::try_from(start).unwrap_or(usize::MAX);
         let Some(stream_id) = stream_id else {
@@ -429,7 +438,7 @@ impl<D: Clone + Serialize + Send + Sync> EventStore<D> for InMemoryEventStore<D>
         Ok(page)
     }
 
-    fn get_last_event(&self, stream_id: &str) -> Result<Option<Event<D>>, StoreError> {
+    fn last_event(&self, stream_id: &str) -> Result<Option<Event<D>>, StoreError> {
         let snapshot = self.snapshot();
         Ok(snapshot
             .streams
@@ -438,7 +447,7 @@ impl<D: Clone + Serialize + Send + Sync> EventStore<D> for InMemoryEventStore<D>
             .and_then(|&p| snapshot.log.get(p as usize).cloned()))
     }
 
-    fn get_streams(&self, start: u64) -> Result<Vec<StreamInfo>, StoreError> {
+    fn streams(&self, start: u64) -> Result<Vec<StreamInfo>, StoreError> {
         let snapshot = self.snapshot();
         Ok(snapshot
             .created
@@ -470,16 +479,17 @@ fn check_unique_ids<D>(stored_ids: &HashSet<Uuid>, batch: &[Event<D>]) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+    use imbl::vector;
 
     #[test]
     fn a_reader_snapshot_is_not_disturbed_by_later_writes() {
         let store = InMemoryEventStore::new();
         store
-            .save_events("a", &[Event::new("X")], ExpectedVersion::NoStream)
+            .append("a", &vector![Event::new("X")], ExpectedVersion::NoStream)
             .unwrap();
         let before = store.snapshot();
         store
-            .save_events("a", &[Event::new("Y")], ExpectedVersion::Exact(1))
+            .append("a", &vector![Event::new("Y")], ExpectedVersion::Exact(1))
             .unwrap();
         assert_eq!(before.log.len(), 1);
         assert_eq!(store.len(), 2);
@@ -490,23 +500,27 @@ mod tests {
         let store = InMemoryEventStore::new();
         let event = Event::new("X");
         store
-            .save_events("a", std::slice::from_ref(&event), ExpectedVersion::Any)
+            .append("a", &vector![event.clone()], ExpectedVersion::Any)
             .unwrap();
         let err = store
-            .save_events("b", &[Event::new("Y"), event.clone()], ExpectedVersion::Any)
+            .append(
+                "b",
+                &vector![Event::new("Y"), event.clone()],
+                ExpectedVersion::Any,
+            )
             .unwrap_err();
         assert!(matches!(err, StoreError::DuplicateEvent { event_id } if event_id == event.id()));
         assert_eq!(store.len(), 1);
-        assert!(store.get_streams(0).unwrap().len() == 1);
+        assert!(store.streams(0).unwrap().len() == 1);
     }
 
     #[test]
     fn a_wrong_event_version_is_refused() {
         let store = InMemoryEventStore::new();
         let err = store
-            .save_events(
+            .append(
                 "a",
-                &[Event::new("X").with_version(3)],
+                &vector![Event::new("X").with_version(3)],
                 ExpectedVersion::Any,
             )
             .unwrap_err();

@@ -94,18 +94,18 @@
 //!   from a save means nothing was written. Saving the same batch again is
 //!   safe either way: a batch found already stored is returned as stored
 //!   and not written twice (judged under the append lock; see
-//!   [`EventStore::save_events`]).
+//!   [`EventStore::append`]).
 //! - **Durability** is the server's: with PostgreSQL's default
 //!   `synchronous_commit = on`, a save that returned is on disk.
 //!
 //! # Example
 //!
 //! ```no_run
-//! use dvent::{Event, EventStore, ExpectedVersion, PostgresEventStore};
+//! use dvent::{vector, Event, EventStore, ExpectedVersion, PostgresEventStore};
 //!
 //! let store = PostgresEventStore::connect("postgresql://dvent@localhost/dvent")?;
-//! store.save_events("todo-1", &[Event::new("TodoAdded")], ExpectedVersion::NoStream)?;
-//! assert_eq!(store.get_events(Some("todo-1"), 0)?.len(), 1);
+//! store.append("todo-1", &vector![Event::new("TodoAdded")], ExpectedVersion::NoStream)?;
+//! assert_eq!(store.events(Some("todo-1"), 0)?.len(), 1);
 //! # Ok::<(), dvent::StoreError>(())
 //! ```
 
@@ -118,6 +118,7 @@ use ::postgres::error::{Severity, SqlState};
 use ::postgres::fallible_iterator::FallibleIterator;
 use ::postgres::types::ToSql;
 use ::postgres::{Client, Config, GenericClient, IsolationLevel, NoTls, Row, Statement};
+use imbl::Vector;
 use scheduled_thread_pool::ScheduledThreadPool;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -153,13 +154,13 @@ const SCHEMA_MARKER: &str =
 /// use dvent::store::postgres::PostgresOptions;
 ///
 /// let options = PostgresOptions::new()
-///     .schema("orders")
-///     .max_connections(4)
-///     .connection_timeout(Duration::from_secs(3))
-///     .lock_timeout(Duration::from_secs(2));
-/// assert_eq!(options.get_schema(), Some("orders"));
-/// assert_eq!(options.get_lock_timeout(), Duration::from_secs(2));
-/// assert_eq!(options.get_statement_timeout(), Duration::from_secs(30));
+///     .with_schema("orders")
+///     .with_max_connections(4)
+///     .with_connection_timeout(Duration::from_secs(3))
+///     .with_lock_timeout(Duration::from_secs(2));
+/// assert_eq!(options.schema(), Some("orders"));
+/// assert_eq!(options.lock_timeout(), Duration::from_secs(2));
+/// assert_eq!(options.statement_timeout(), Duration::from_secs(30));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PostgresOptions {
@@ -200,7 +201,7 @@ impl PostgresOptions {
     /// database's default. Rounded up to whole milliseconds, at most about
     /// 24 days; [`Duration::ZERO`] waits without limit (not advised).
     #[must_use]
-    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+    pub fn with_lock_timeout(mut self, timeout: Duration) -> Self {
         self.lock_timeout = timeout;
         self
     }
@@ -211,35 +212,35 @@ impl PostgresOptions {
     /// large store time to send it. Set as the lock timeout is; rounded up
     /// to whole milliseconds; [`Duration::ZERO`] is no limit.
     #[must_use]
-    pub fn statement_timeout(mut self, timeout: Duration) -> Self {
+    pub fn with_statement_timeout(mut self, timeout: Duration) -> Self {
         self.statement_timeout = timeout;
         self
     }
 
-    /// The lock timeout (see [`lock_timeout`](PostgresOptions::lock_timeout)).
+    /// The lock timeout (see [`lock_timeout`](PostgresOptions::with_lock_timeout)).
     #[must_use]
-    pub fn get_lock_timeout(&self) -> Duration {
+    pub fn lock_timeout(&self) -> Duration {
         self.lock_timeout
     }
 
     /// The statement timeout (see
-    /// [`statement_timeout`](PostgresOptions::statement_timeout)).
+    /// [`statement_timeout`](PostgresOptions::with_statement_timeout)).
     #[must_use]
-    pub fn get_statement_timeout(&self) -> Duration {
+    pub fn statement_timeout(&self) -> Duration {
         self.statement_timeout
     }
 
     /// Keeps the store's tables in this schema (created when missing), so
     /// that several stores can share one database.
     #[must_use]
-    pub fn schema(mut self, schema: impl Into<String>) -> Self {
+    pub fn with_schema(mut self, schema: impl Into<String>) -> Self {
         self.schema = Some(schema.into());
         self
     }
 
     /// At most this many connections in the pool (at least 1).
     #[must_use]
-    pub fn max_connections(mut self, max: u32) -> Self {
+    pub fn with_max_connections(mut self, max: u32) -> Self {
         self.max_connections = max.max(1);
         self
     }
@@ -247,15 +248,27 @@ impl PostgresOptions {
     /// How long an operation waits for a connection (and a new connection
     /// for the server) before it fails.
     #[must_use]
-    pub fn connection_timeout(mut self, timeout: Duration) -> Self {
+    pub fn with_connection_timeout(mut self, timeout: Duration) -> Self {
         self.connection_timeout = timeout;
         self
     }
 
     /// The schema given, if any.
     #[must_use]
-    pub fn get_schema(&self) -> Option<&str> {
+    pub fn schema(&self) -> Option<&str> {
         self.schema.as_deref()
+    }
+
+    /// The most connections in the pool.
+    #[must_use]
+    pub fn max_connections(&self) -> u32 {
+        self.max_connections
+    }
+
+    /// How long an operation waits for a connection.
+    #[must_use]
+    pub fn connection_timeout(&self) -> Duration {
+        self.connection_timeout
     }
 }
 
@@ -267,8 +280,8 @@ impl PostgresOptions {
 ///   pairs), [`connect_with_schema`](PostgresEventStore::connect_with_schema)
 ///   to keep the tables in a schema of their own, or
 ///   [`connect_with`](PostgresEventStore::connect_with) for all
-///   [`PostgresOptions`]; [`connect_typed`](PostgresEventStore::connect_typed)
-///   for a typed payload.
+///   [`PostgresOptions`]. Each is generic over the payload type, inferred
+///   from use ([`Data`] when named alone).
 /// - **Thread-safe and cheap to share:** `Send + Sync`; a clone is another
 ///   handle on the same pool (O(1)).
 /// - **Publisher:** [`with_publisher`](PostgresEventStore::with_publisher)
@@ -320,7 +333,7 @@ fn millis(duration: Duration) -> i64 {
         .min(i64::from(i32::MAX))
 }
 
-impl PostgresEventStore<Data> {
+impl<D> PostgresEventStore<D> {
     /// Connects to the database at `url`, with the tables in the first
     /// schema of the connection's `search_path`, creating them when missing.
     /// Time: one connection and two to four round trips.
@@ -333,7 +346,7 @@ impl PostgresEventStore<Data> {
     /// up waits too long for a lock, [`StoreError::UnsupportedSchema`] for
     /// tables of another schema version.
     pub fn connect(url: &str) -> Result<Self, StoreError> {
-        PostgresEventStore::connect_typed(url, PostgresOptions::new())
+        PostgresEventStore::connect_with(url, PostgresOptions::new())
     }
 
     /// As [`connect`](PostgresEventStore::connect), with the tables in
@@ -346,7 +359,7 @@ impl PostgresEventStore<Data> {
     /// [`StoreError::Backend`] for a schema name that is empty, longer than
     /// 63 bytes or contains NUL.
     pub fn connect_with_schema(url: &str, schema: &str) -> Result<Self, StoreError> {
-        PostgresEventStore::connect_typed(url, PostgresOptions::new().schema(schema))
+        PostgresEventStore::connect_with(url, PostgresOptions::new().with_schema(schema))
     }
 
     /// As [`connect`](PostgresEventStore::connect), with `options`.
@@ -355,18 +368,6 @@ impl PostgresEventStore<Data> {
     ///
     /// As [`connect_with_schema`](PostgresEventStore::connect_with_schema).
     pub fn connect_with(url: &str, options: PostgresOptions) -> Result<Self, StoreError> {
-        PostgresEventStore::connect_typed(url, options)
-    }
-}
-
-impl<D> PostgresEventStore<D> {
-    /// Connects as [`connect_with`](PostgresEventStore::connect_with), for
-    /// events whose payload is of type `D`.
-    ///
-    /// # Errors
-    ///
-    /// As [`connect_with_schema`](PostgresEventStore::connect_with_schema).
-    pub fn connect_typed(url: &str, options: PostgresOptions) -> Result<Self, StoreError> {
         let mut config: Config = url.parse().map_err(|e: ::postgres::Error| {
             StoreError::Backend {
                 message: format!(
@@ -1001,10 +1002,10 @@ where
     /// Saves the batch in one transaction; returns the events as stored,
     /// and whether this call wrote them (not when it found them stored by
     /// an earlier save of the same batch, or the batch is empty).
-    fn append(
+    fn write_batch(
         &self,
         stream_id: &str,
-        events: &[Event<D>],
+        events: &Vector<Event<D>>,
         expected: ExpectedVersion,
     ) -> Result<(Vec<Event<D>>, bool), StoreError> {
         if stream_id.contains('\0') {
@@ -1060,7 +1061,7 @@ where
         &self,
         open: &mut Open<'_>,
         stream_id: &str,
-        events: &[Event<D>],
+        events: &Vector<Event<D>>,
         ids: &[String],
         expected: ExpectedVersion,
         current_out: &mut u64,
@@ -1252,22 +1253,22 @@ impl<D> EventStore<D> for PostgresEventStore<D>
 where
     D: Serialize + DeserializeOwned + Clone + Send + Sync,
 {
-    fn save_events(
+    fn append(
         &self,
         stream_id: &str,
-        events: &[Event<D>],
+        events: &Vector<Event<D>>,
         expected: ExpectedVersion,
     ) -> Result<Vec<Event<D>>, StoreError> {
         // `append` checks the batch with the shared `prepare_batch`, as every
         // store does (an empty stream id included).
-        let (stored, written) = self.append(stream_id, events, expected)?;
+        let (stored, written) = self.write_batch(stream_id, events, expected)?;
         if written {
             publish_all(self.publisher.as_ref(), &stored);
         }
         Ok(stored)
     }
 
-    fn get_events(&self, stream_id: Option<&str>, start: u64) -> Result<Vec<Event<D>>, StoreError> {
+    fn events(&self, stream_id: Option<&str>, start: u64) -> Result<Vec<Event<D>>, StoreError> {
         let from = codec::sql_int(start);
         if stream_id.is_some_and(|id| id.contains('\0')) {
             // No stream id with NUL can be stored (saves refuse it).
@@ -1324,7 +1325,7 @@ where
         self.page_stream(stream_id, after, limit)
     }
 
-    fn get_last_event(&self, stream_id: &str) -> Result<Option<Event<D>>, StoreError> {
+    fn last_event(&self, stream_id: &str) -> Result<Option<Event<D>>, StoreError> {
         if stream_id.contains('\0') {
             // No stream id with NUL can be stored (saves refuse it).
             return Ok(None);
@@ -1333,7 +1334,7 @@ where
         Ok(events.into_iter().next())
     }
 
-    fn get_streams(&self, start: u64) -> Result<Vec<StreamInfo>, StoreError> {
+    fn streams(&self, start: u64) -> Result<Vec<StreamInfo>, StoreError> {
         let mut pooled = self.connection()?;
         let Connection {
             client, statements, ..
@@ -1387,6 +1388,7 @@ impl<D> fmt::Debug for PostgresEventStore<D> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use imbl::vector;
 
     #[test]
     fn identifiers_are_quoted() {
@@ -1426,14 +1428,16 @@ mod tests {
     #[test]
     fn an_unreachable_server_fails_at_once_with_its_reason() {
         let started = std::time::Instant::now();
-        let err = PostgresEventStore::connect("postgresql://nobody@127.0.0.1:1/none").unwrap_err();
+        let err =
+            PostgresEventStore::<crate::Data>::connect("postgresql://nobody@127.0.0.1:1/none")
+                .unwrap_err();
         assert!(
             matches!(err, StoreError::Backend { ref message, source: Some(_) }
                 if message.starts_with("PostgreSQL: error connecting to server: ")),
             "{err}"
         );
         assert!(started.elapsed() < Duration::from_secs(5));
-        let err = PostgresEventStore::connect("not a url at all ===").unwrap_err();
+        let err = PostgresEventStore::<crate::Data>::connect("not a url at all ===").unwrap_err();
         assert!(err.to_string().contains("URL"), "{err}");
     }
 
@@ -1477,14 +1481,14 @@ mod tests {
             );
             let store = PostgresEventStore::connect_with_schema(&url, &schema).unwrap();
             store
-                .save_events(
+                .append(
                     "s",
-                    &[Event::new("A"), Event::new("B")],
+                    &vector![Event::new("A"), Event::new("B")],
                     ExpectedVersion::NoStream,
                 )
                 .unwrap();
             store
-                .save_events("t", &[Event::new("C")], ExpectedVersion::NoStream)
+                .append("t", &vector![Event::new("C")], ExpectedVersion::NoStream)
                 .unwrap();
             let mut client = Client::connect(&url, NoTls).unwrap();
             client
@@ -1502,9 +1506,9 @@ mod tests {
         }
 
         fn store<D>(&self) -> PostgresEventStore<D> {
-            PostgresEventStore::connect_typed(
+            PostgresEventStore::connect_with(
                 &self.url,
-                PostgresOptions::new().schema(&self.schema),
+                PostgresOptions::new().with_schema(&self.schema),
             )
             .unwrap()
         }
@@ -1533,9 +1537,9 @@ mod tests {
 
     /// Every read that meets the damaged row (position 2, of "s") says so.
     fn assert_reads_fail(store: &PostgresEventStore, reason_contains: &str) {
-        assert_corrupt(store.get_events(Some("s"), 0).unwrap_err(), reason_contains);
-        assert_corrupt(store.get_events(None, 0).unwrap_err(), reason_contains);
-        assert_eq!(store.get_events(Some("t"), 0).unwrap().len(), 1);
+        assert_corrupt(store.events(Some("s"), 0).unwrap_err(), reason_contains);
+        assert_corrupt(store.events(None, 0).unwrap_err(), reason_contains);
+        assert_eq!(store.events(Some("t"), 0).unwrap().len(), 1);
     }
 
     #[test]
@@ -1545,17 +1549,14 @@ mod tests {
         db.damage("UPDATE events SET version = -1 WHERE position = 2");
         assert_reads_fail(&db.store(), "found -1");
         assert_corrupt(
-            db.store::<Data>().get_events(Some("s"), 1).unwrap_err(),
+            db.store::<Data>().events(Some("s"), 1).unwrap_err(),
             "found -1",
         );
 
         let mut db = Damaged::new(db.url.clone());
         db.damage("UPDATE events SET timestamp = 'yesterday' WHERE position = 2");
         assert_reads_fail(&db.store(), "RFC 3339");
-        assert_corrupt(
-            db.store::<Data>().get_last_event("s").unwrap_err(),
-            "RFC 3339",
-        );
+        assert_corrupt(db.store::<Data>().last_event("s").unwrap_err(), "RFC 3339");
 
         // The column types keep out invalid JSON and UUIDs; should someone
         // change them, the store still refuses such rows plainly.
@@ -1584,7 +1585,7 @@ mod tests {
         let mut db = Damaged::new(url);
         db.damage("UPDATE events SET data = '{\"description\":\"x\"}' WHERE position <> 2");
         let store: PostgresEventStore<Added> = db.store();
-        match store.get_events(None, 0).unwrap_err() {
+        match store.events(None, 0).unwrap_err() {
             StoreError::Corrupt {
                 stream_id,
                 position,
@@ -1596,9 +1597,7 @@ mod tests {
             other => panic!("expected Corrupt, got {other:?}"),
         }
         assert_eq!(
-            store.get_events(Some("t"), 0).unwrap()[0]
-                .data()
-                .description,
+            store.events(Some("t"), 0).unwrap()[0].data().description,
             "x"
         );
     }
@@ -1608,7 +1607,8 @@ mod tests {
         let Some(url) = test_url() else { return };
         let mut db = Damaged::new(url);
         db.damage("UPDATE dvent_store SET schema_version = 2");
-        let err = PostgresEventStore::connect_with_schema(&db.url, &db.schema).unwrap_err();
+        let err = PostgresEventStore::<crate::Data>::connect_with_schema(&db.url, &db.schema)
+            .unwrap_err();
         assert!(
             matches!(
                 err,
@@ -1626,16 +1626,16 @@ mod tests {
         let Some(url) = test_url() else { return };
         let db = Damaged::new(url);
         let store: PostgresEventStore = db.store();
-        let all = store.get_events(None, 0).unwrap();
+        let all = store.events(None, 0).unwrap();
         assert_eq!(all.len(), 3);
-        assert_eq!(store.get_events(None, 1).unwrap(), all[1..]);
-        let streams = store.get_streams(0).unwrap();
+        assert_eq!(store.events(None, 1).unwrap(), all[1..]);
+        let streams = store.streams(0).unwrap();
         assert_eq!((streams[1].number, streams[1].stream_id.as_str()), (1, "t"));
         assert_eq!(streams[1].timestamp, all[2].timestamp());
-        assert_eq!(store.get_last_event("s").unwrap(), Some(all[1].clone()));
+        assert_eq!(store.last_event("s").unwrap(), Some(all[1].clone()));
         store.drop_schema().unwrap();
-        assert!(store.get_events(None, 0).is_err());
-        let err = PostgresEventStore::connect(&db.url)
+        assert!(store.events(None, 0).is_err());
+        let err = PostgresEventStore::<crate::Data>::connect(&db.url)
             .map(|s| s.drop_schema().unwrap_err())
             .unwrap_or_else(|e| e);
         assert!(matches!(err, StoreError::Backend { .. }), "{err}");

@@ -15,7 +15,7 @@
 //! `limit` was the end of what was stored when it was read.
 //!
 //! Pages read one after another concatenate to the same events as one
-//! [`get_events`](EventStore::get_events) (which holds them all at once),
+//! [`get_events`](EventStore::events) (which holds them all at once),
 //! plus whatever was saved in between: events are only ever appended, so
 //! a later page never repeats or skips one.
 
@@ -59,12 +59,12 @@ enum Source {
 /// # Example
 ///
 /// ```
-/// use dvent::{Event, EventStore, ExpectedVersion, InMemoryEventStore};
+/// use dvent::{vector, Event, EventStore, ExpectedVersion, InMemoryEventStore};
 /// use dvent::store::Pages;
 ///
 /// let store = InMemoryEventStore::new();
 /// for stream in ["a", "b", "a"] {
-///     store.save_events(stream, &[Event::new("Noted")], ExpectedVersion::Any)?;
+///     store.append(stream, &vector![Event::new("Noted")], ExpectedVersion::Any)?;
 /// }
 /// let positions = store
 ///     .iter_all(2)
@@ -189,12 +189,13 @@ impl<S: ?Sized, D> std::fmt::Debug for Pages<'_, S, D> {
 mod tests {
     use super::*;
     use crate::{ExpectedVersion, InMemoryEventStore};
+    use imbl::vector;
 
     fn store_of(streams: &[&str]) -> InMemoryEventStore {
         let store = InMemoryEventStore::new();
         for stream in streams {
             store
-                .save_events(stream, &[Event::new("E")], ExpectedVersion::Any)
+                .append(stream, &vector![Event::new("E")], ExpectedVersion::Any)
                 .unwrap();
         }
         store
@@ -203,7 +204,7 @@ mod tests {
     #[test]
     fn pages_walk_everything_once_in_order_whatever_the_page_size() {
         let store = store_of(&["a", "b", "a", "c", "a"]);
-        let all = store.get_events(None, 0).unwrap();
+        let all = store.events(None, 0).unwrap();
         for size in [0, 1, 2, 4, 5, 6, 100] {
             let read: Vec<Recorded> = store.iter_all(size).collect::<Result<_, _>>().unwrap();
             let positions: Vec<u64> = read.iter().map(|r| r.position).collect();

@@ -31,7 +31,7 @@
 //! writing transaction (the largest so far plus one), so they have no gaps:
 //! reading all events from `start` reads positions after `start`.
 //! `streams.version` makes the expected-version check and
-//! [`get_last_event`](crate::EventStore::get_last_event) one index look-up
+//! [`last_event`](crate::EventStore::last_event) one index look-up
 //! each.
 //!
 //! Opening a file whose `user_version` is 0 creates the schema (in one
@@ -48,7 +48,7 @@
 //!   rolled back and nothing is written. A process killed in the middle
 //!   leaves the batch wholly absent. Saving again a batch already stored
 //!   is judged in the same transaction and returns it as stored, writing
-//!   nothing (see [`EventStore::save_events`]): a retry after any error
+//!   nothing (see [`EventStore::append`]): a retry after any error
 //!   is safe.
 //! - **Durability.** The database runs in WAL mode with
 //!   `synchronous = FULL` by default: when a save returns, its batch is in
@@ -64,7 +64,7 @@
 //!   Readers never wait for writers (WAL). A long read waits for a save, and
 //!   a save for it, one page at a time only: reads go page by page
 //!   ([`read_all`](crate::EventStore::read_all),
-//!   [`get_events`](crate::EventStore::get_events) in pages of 1,024),
+//!   [`get_events`](crate::EventStore::events) in pages of 1,024),
 //!   releasing the connection between pages.
 //! - **A moved file.** A save on a store whose file was deleted, renamed or
 //!   replaced since it was opened fails with [`StoreError::FileMoved`]
@@ -78,16 +78,16 @@
 //! # Example
 //!
 //! ```
-//! use dvent::{Event, EventStore, ExpectedVersion, SqliteEventStore};
+//! use dvent::{vector, Event, EventStore, ExpectedVersion, SqliteEventStore};
 //!
 //! let dir = tempfile::tempdir()?;
 //! let path = dir.path().join("events.sqlite");
 //! {
 //!     let store = SqliteEventStore::open(&path)?;
-//!     store.save_events("todo-1", &[Event::new("TodoAdded")], ExpectedVersion::NoStream)?;
+//!     store.append("todo-1", &vector![Event::new("TodoAdded")], ExpectedVersion::NoStream)?;
 //! }
-//! let reopened = SqliteEventStore::open(&path)?;
-//! let events = reopened.get_events(Some("todo-1"), 0)?;
+//! let reopened: SqliteEventStore = SqliteEventStore::open(&path)?;
+//! let events = reopened.events(Some("todo-1"), 0)?;
 //! assert_eq!((events.len(), events[0].version()), (1, 1));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -98,6 +98,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use imbl::Vector;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior, params};
 use serde::Serialize;
@@ -171,8 +172,8 @@ impl Synchronous {
 ///
 /// - **Open:** [`open`](SqliteEventStore::open) a file (created with the
 ///   schema when new) or [`open_in_memory`](SqliteEventStore::open_in_memory);
-///   for a typed payload, [`open_typed`](SqliteEventStore::open_typed) and
-///   [`open_in_memory_typed`](SqliteEventStore::open_in_memory_typed).
+///   both generic over the payload type, inferred from use ([`Data`] when
+///   named alone: `let store: SqliteEventStore = ...`).
 /// - **Thread-safe and cheap to share:** `Send + Sync`; a clone is another
 ///   handle on the same connection (O(1)).
 /// - **Publisher:** [`with_publisher`](SqliteEventStore::with_publisher)
@@ -193,17 +194,17 @@ impl Synchronous {
 /// # Example
 ///
 /// ```
-/// use dvent::{Event, EventStore, ExpectedVersion, SqliteEventStore, StoreError};
+/// use dvent::{vector, Event, EventStore, ExpectedVersion, SqliteEventStore, StoreError};
 ///
 /// let store = SqliteEventStore::open_in_memory()?;
-/// store.save_events("todo-1", &[Event::new("TodoAdded")], ExpectedVersion::NoStream)?;
+/// store.append("todo-1", &vector![Event::new("TodoAdded")], ExpectedVersion::NoStream)?;
 ///
 /// // Saving "as new" again is a conflict, and nothing is written:
 /// let err = store
-///     .save_events("todo-1", &[Event::new("TodoAdded")], ExpectedVersion::NoStream)
+///     .append("todo-1", &vector![Event::new("TodoAdded")], ExpectedVersion::NoStream)
 ///     .unwrap_err();
 /// assert!(matches!(err, StoreError::VersionConflict { found: 1, .. }));
-/// assert_eq!(store.get_events(Some("todo-1"), 0)?.len(), 1);
+/// assert_eq!(store.events(Some("todo-1"), 0)?.len(), 1);
 /// # Ok::<(), StoreError>(())
 /// ```
 pub struct SqliteEventStore<D = Data> {
@@ -217,53 +218,36 @@ pub struct SqliteEventStore<D = Data> {
     file: Option<Arc<file::FileId>>,
 }
 
-impl SqliteEventStore<Data> {
+impl<D> SqliteEventStore<D> {
     /// Opens the store in the file at `path`, creating the file and the
     /// schema when they do not exist.
+    ///
+    /// The payload type `D` is inferred from how the store is used (the
+    /// events saved to it, the repository it is given to); [`Data`] is the
+    /// default, so a store used alone (a notebook cell) is written
+    /// `let store: SqliteEventStore = SqliteEventStore::open(path)?;`.
     ///
     /// # Errors
     ///
     /// [`StoreError::UnsupportedSchema`] for a file of another schema
     /// version, [`StoreError::Backend`] when the file cannot be opened or is
     /// not an SQLite database.
-    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        SqliteEventStore::open_typed(path)
-    }
-
-    /// Opens a new, empty store in memory; it lasts as long as its handles.
-    ///
-    /// # Errors
-    ///
-    /// [`StoreError::Backend`] when SQLite cannot make the database.
-    pub fn open_in_memory() -> Result<Self, StoreError> {
-        SqliteEventStore::open_in_memory_typed()
-    }
-}
-
-impl<D> SqliteEventStore<D> {
-    /// As [`open`](SqliteEventStore::open), for events whose payload is of
-    /// type `D`.
-    ///
-    /// # Errors
-    ///
-    /// As [`open`](SqliteEventStore::open).
-    ///
     /// # Example
     ///
     /// ```
-    /// use dvent::{Event, EventStore, ExpectedVersion, SqliteEventStore};
+    /// use dvent::{vector, Event, EventStore, ExpectedVersion, SqliteEventStore};
     ///
     /// #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
     /// struct Added { description: String }
     ///
     /// let dir = tempfile::tempdir()?;
-    /// let store = SqliteEventStore::<Added>::open_typed(dir.path().join("todos.sqlite"))?;
+    /// let store = SqliteEventStore::open(dir.path().join("todos.sqlite"))?;
     /// let added = Event::typed("TodoAdded", Added { description: "Buy milk".into() });
-    /// store.save_events("todo-1", &[added], ExpectedVersion::NoStream)?;
-    /// assert_eq!(store.get_events(None, 0)?[0].data().description, "Buy milk");
+    /// store.append("todo-1", &vector![added], ExpectedVersion::NoStream)?;
+    /// assert_eq!(store.events(None, 0)?[0].data().description, "Buy milk");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn open_typed(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref();
         let connection = Connection::open(path)
             .map_err(backend)
@@ -278,13 +262,12 @@ impl<D> SqliteEventStore<D> {
         Ok(SqliteEventStore::make(connection, Some(Arc::from(path))))
     }
 
-    /// As [`open_in_memory`](SqliteEventStore::open_in_memory), for events
-    /// whose payload is of type `D`.
+    /// Opens a new, empty store in memory; it lasts as long as its handles.
     ///
     /// # Errors
     ///
-    /// As [`open_in_memory`](SqliteEventStore::open_in_memory).
-    pub fn open_in_memory_typed() -> Result<Self, StoreError> {
+    /// [`StoreError::Backend`] when SQLite cannot make the database.
+    pub fn open_in_memory() -> Result<Self, StoreError> {
         let connection = Connection::open_in_memory()
             .map_err(backend)
             .and_then(set_up)?;
@@ -308,7 +291,7 @@ impl<D> SqliteEventStore<D> {
     ///
     /// ```
     /// use std::sync::{Arc, Mutex};
-    /// use dvent::{Event, EventStore, ExpectedVersion, SqliteEventStore};
+    /// use dvent::{vector, Event, EventStore, ExpectedVersion, SqliteEventStore};
     ///
     /// let seen = Arc::new(Mutex::new(Vec::new()));
     /// let log = seen.clone();
@@ -316,7 +299,7 @@ impl<D> SqliteEventStore<D> {
     ///     log.lock().unwrap().push(e.version());
     ///     Ok(())
     /// });
-    /// store.save_events("s", &[Event::new("A"), Event::new("B")], ExpectedVersion::Any)?;
+    /// store.append("s", &vector![Event::new("A"), Event::new("B")], ExpectedVersion::Any)?;
     /// assert_eq!(*seen.lock().unwrap(), [1, 2]);
     /// # Ok::<(), dvent::StoreError>(())
     /// ```
@@ -495,10 +478,10 @@ where
     /// Appends under the write lock; returns the events as stored, and
     /// whether this call wrote them (not when it found them stored by an
     /// earlier save of the same batch, or the batch is empty).
-    fn append(
+    fn write_batch(
         &self,
         stream_id: &str,
-        events: &[Event<D>],
+        events: &Vector<Event<D>>,
         expected: ExpectedVersion,
     ) -> Result<(Vec<Event<D>>, bool), StoreError> {
         let mut connection = self.lock();
@@ -520,7 +503,7 @@ where
             })?,
         };
         admit(stream_id, events)?;
-        if let Some(first) = events.first() {
+        if let Some(first) = events.front() {
             let first_id = first.id().hyphenated().to_string();
             if id_is_stored(&tx, &first_id)? {
                 // A retry of a save that happened, or a mistake: judged in
@@ -643,23 +626,23 @@ impl<D> EventStore<D> for SqliteEventStore<D>
 where
     D: Serialize + DeserializeOwned + Clone + Send + Sync,
 {
-    fn save_events(
+    fn append(
         &self,
         stream_id: &str,
-        events: &[Event<D>],
+        events: &Vector<Event<D>>,
         expected: ExpectedVersion,
     ) -> Result<Vec<Event<D>>, StoreError> {
         // `append` checks the batch with the shared `prepare_batch`, as every
         // store does (an empty stream id included).
         self.check_writable()?;
-        let (stored, written) = self.append(stream_id, events, expected)?;
+        let (stored, written) = self.write_batch(stream_id, events, expected)?;
         if written {
             publish_all(self.publisher.as_ref(), &stored);
         }
         Ok(stored)
     }
 
-    /// As [`EventStore::get_events`], read in pages of 1,024 events: the
+    /// As [`EventStore::events`], read in pages of 1,024 events: the
     /// connection's lock is released between pages, so a save on a clone
     /// waits for at most one page's read. The events saved meanwhile that
     /// follow what was read are included (a stream or the log is only ever
@@ -667,8 +650,8 @@ where
     ///
     /// # Errors
     ///
-    /// As [`EventStore::get_events`].
-    fn get_events(&self, stream_id: Option<&str>, start: u64) -> Result<Vec<Event<D>>, StoreError> {
+    /// As [`EventStore::events`].
+    fn events(&self, stream_id: Option<&str>, start: u64) -> Result<Vec<Event<D>>, StoreError> {
         self.read_everything(stream_id, start)
     }
 
@@ -698,7 +681,7 @@ where
         self.page_stream(stream_id, after, limit)
     }
 
-    fn get_last_event(&self, stream_id: &str) -> Result<Option<Event<D>>, StoreError> {
+    fn last_event(&self, stream_id: &str) -> Result<Option<Event<D>>, StoreError> {
         let connection = self.lock();
         let mut statement = connection
             .prepare_cached(&format!(
@@ -712,7 +695,7 @@ where
         }
     }
 
-    fn get_streams(&self, start: u64) -> Result<Vec<StreamInfo>, StoreError> {
+    fn streams(&self, start: u64) -> Result<Vec<StreamInfo>, StoreError> {
         let connection = self.lock();
         let mut statement = connection
             .prepare_cached(
@@ -772,6 +755,7 @@ impl<D> fmt::Debug for SqliteEventStore<D> {
 
 #[cfg(test)]
 mod tests {
+    use imbl::vector;
     use std::sync::Mutex;
 
     use super::*;
@@ -788,14 +772,14 @@ mod tests {
     fn damaged(damage: &str) -> (tempfile::TempDir, PathBuf) {
         let (dir, path, store) = file_store();
         store
-            .save_events(
+            .append(
                 "s",
-                &[Event::new("A"), Event::new("B")],
+                &vector![Event::new("A"), Event::new("B")],
                 ExpectedVersion::NoStream,
             )
             .unwrap();
         store
-            .save_events("t", &[Event::new("C")], ExpectedVersion::NoStream)
+            .append("t", &vector![Event::new("C")], ExpectedVersion::NoStream)
             .unwrap();
         drop(store);
         Connection::open(&path)
@@ -818,19 +802,19 @@ mod tests {
 
     /// Every read that meets the damaged row at position 2 of "s" says so.
     fn assert_reads_fail(path: &Path, reason_contains: &str) {
-        let store = SqliteEventStore::open(path).unwrap();
+        let store = SqliteEventStore::<crate::Data>::open(path).unwrap();
         for err in [
-            store.get_events(Some("s"), 0).unwrap_err(),
-            store.get_events(None, 0).unwrap_err(),
-            store.get_last_event("s").unwrap_err(),
+            store.events(Some("s"), 0).unwrap_err(),
+            store.events(None, 0).unwrap_err(),
+            store.last_event("s").unwrap_err(),
         ] {
             let (stream_id, position, reason) = corrupt_parts(err);
             assert_eq!((stream_id.as_str(), position), ("s", 2), "{reason}");
             assert!(reason.contains(reason_contains), "{reason}");
         }
         // The rows around it still read.
-        assert_eq!(store.get_events(Some("t"), 0).unwrap().len(), 1);
-        assert_eq!(store.get_events(None, 2).unwrap().len(), 1);
+        assert_eq!(store.events(Some("t"), 0).unwrap().len(), 1);
+        assert_eq!(store.events(None, 2).unwrap().len(), 1);
     }
 
     #[test]
@@ -847,14 +831,12 @@ mod tests {
         }
         let (_dir, path) =
             damaged("UPDATE events SET data = '{\"description\":\"x\"}' WHERE position <> 2");
-        let store = SqliteEventStore::<Added>::open_typed(&path).unwrap();
-        let (stream_id, position, reason) = corrupt_parts(store.get_events(None, 0).unwrap_err());
+        let store = SqliteEventStore::<Added>::open(&path).unwrap();
+        let (stream_id, position, reason) = corrupt_parts(store.events(None, 0).unwrap_err());
         assert_eq!((stream_id.as_str(), position), ("s", 2));
         assert!(reason.contains("Added"), "{reason}");
         assert_eq!(
-            store.get_events(Some("t"), 0).unwrap()[0]
-                .data()
-                .description,
+            store.events(Some("t"), 0).unwrap()[0].data().description,
             "x"
         );
     }
@@ -862,11 +844,11 @@ mod tests {
     #[test]
     fn a_negative_or_overflowing_version_is_corrupt() {
         let (_dir, path) = damaged("UPDATE events SET version = -1 WHERE position = 2");
-        let store = SqliteEventStore::open(&path).unwrap();
+        let store = SqliteEventStore::<crate::Data>::open(&path).unwrap();
         for err in [
-            store.get_events(None, 0).unwrap_err(),
-            store.get_events(Some("s"), 0).unwrap_err(),
-            store.get_events(Some("s"), 1).unwrap_err(),
+            store.events(None, 0).unwrap_err(),
+            store.events(Some("s"), 0).unwrap_err(),
+            store.events(Some("s"), 1).unwrap_err(),
         ] {
             let (stream_id, position, reason) = corrupt_parts(err);
             assert_eq!((stream_id.as_str(), position), ("s", 2));
@@ -902,9 +884,8 @@ mod tests {
     #[test]
     fn a_gap_in_a_stream_is_corrupt() {
         let (_dir, path) = damaged("UPDATE events SET version = 5 WHERE position = 2");
-        let store = SqliteEventStore::open(&path).unwrap();
-        let (stream_id, position, reason) =
-            corrupt_parts(store.get_events(Some("s"), 0).unwrap_err());
+        let store = SqliteEventStore::<crate::Data>::open(&path).unwrap();
+        let (stream_id, position, reason) = corrupt_parts(store.events(Some("s"), 0).unwrap_err());
         assert_eq!((stream_id.as_str(), position), ("s", 2));
         assert!(reason.contains("expected version 2, found 5"), "{reason}");
     }
@@ -912,8 +893,8 @@ mod tests {
     #[test]
     fn a_damaged_streams_row_is_corrupt() {
         let (_dir, path) = damaged("UPDATE streams SET timestamp = 'soon' WHERE stream_id = 't'");
-        let store = SqliteEventStore::open(&path).unwrap();
-        let (stream_id, _, reason) = corrupt_parts(store.get_streams(0).unwrap_err());
+        let store = SqliteEventStore::<crate::Data>::open(&path).unwrap();
+        let (stream_id, _, reason) = corrupt_parts(store.streams(0).unwrap_err());
         assert_eq!(stream_id, "t");
         assert!(reason.contains("RFC 3339"), "{reason}");
     }
@@ -926,7 +907,7 @@ mod tests {
             .unwrap()
             .pragma_update(None, "user_version", 2)
             .unwrap();
-        let err = SqliteEventStore::open(&path).unwrap_err();
+        let err = SqliteEventStore::<crate::Data>::open(&path).unwrap_err();
         assert!(
             matches!(
                 err,
@@ -944,7 +925,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("junk.sqlite");
         std::fs::write(&path, vec![7u8; 4096]).unwrap();
-        let err = SqliteEventStore::open(&path).unwrap_err();
+        let err = SqliteEventStore::<crate::Data>::open(&path).unwrap_err();
         assert!(
             matches!(err, StoreError::Backend { ref message, source: Some(_) } if message.contains("junk.sqlite")),
             "{err}"
@@ -971,14 +952,14 @@ mod tests {
 
         let (_dir, path, store) = file_store();
         let saved = store
-            .save_events(
+            .append(
                 "s",
-                &[Event::new("A").with_data(crate::data(pairs.clone()))],
+                &vector![Event::new("A").with_data(crate::data(pairs.clone()))],
                 ExpectedVersion::NoStream,
             )
             .unwrap();
         store
-            .save_events("old", &[Event::new("B")], ExpectedVersion::NoStream)
+            .append("old", &vector![Event::new("B")], ExpectedVersion::NoStream)
             .unwrap();
         drop(store);
         let connection = Connection::open(&path).unwrap();
@@ -998,8 +979,8 @@ mod tests {
         drop(connection);
 
         let store = SqliteEventStore::open(&path).unwrap();
-        assert_eq!(store.get_events(Some("s"), 0).unwrap(), saved);
-        let old = store.get_events(Some("old"), 0).unwrap();
+        assert_eq!(store.events(Some("s"), 0).unwrap(), saved);
+        let old = store.events(Some("old"), 0).unwrap();
         assert_eq!(old[0].data(), &Data::from(map));
         assert_eq!(old[0].data().get_str("status"), Some("Queued"));
     }
@@ -1008,37 +989,37 @@ mod tests {
     fn reopening_gives_back_everything_exactly() {
         let (_dir, path, store) = file_store();
         let a = store
-            .save_events(
+            .append(
                 "s",
-                &[Event::new("A").with_entry("n", 1), Event::new("B")],
+                &vector![Event::new("A").with_entry("n", 1), Event::new("B")],
                 ExpectedVersion::NoStream,
             )
             .unwrap();
         let b = store
-            .save_events(
+            .append(
                 "t",
-                &[Event::new("C").with_entry("x", "y")],
+                &vector![Event::new("C").with_entry("x", "y")],
                 ExpectedVersion::Any,
             )
             .unwrap();
         let c = store
-            .save_events("s", &[Event::new("D")], ExpectedVersion::Exact(2))
+            .append("s", &vector![Event::new("D")], ExpectedVersion::Exact(2))
             .unwrap();
-        let streams = store.get_streams(0).unwrap();
+        let streams = store.streams(0).unwrap();
         drop(store);
         let store = SqliteEventStore::open(&path).unwrap();
         let all: Vec<Event> = a.iter().chain(&b).chain(&c).cloned().collect();
-        assert_eq!(store.get_events(None, 0).unwrap(), all);
-        assert_eq!(store.get_events(None, 3).unwrap(), all[3..]);
+        assert_eq!(store.events(None, 0).unwrap(), all);
+        assert_eq!(store.events(None, 3).unwrap(), all[3..]);
         assert_eq!(
-            store.get_events(Some("s"), 1).unwrap(),
+            store.events(Some("s"), 1).unwrap(),
             [a[1].clone(), c[0].clone()]
         );
-        assert_eq!(store.get_last_event("s").unwrap(), Some(c[0].clone()));
-        assert_eq!(store.get_streams(0).unwrap(), streams);
+        assert_eq!(store.last_event("s").unwrap(), Some(c[0].clone()));
+        assert_eq!(store.streams(0).unwrap(), streams);
         assert_eq!(streams[1].number, 1);
         assert_eq!(streams[1].timestamp, b[0].timestamp());
-        assert_eq!(store.get_streams(1).unwrap(), streams[1..]);
+        assert_eq!(store.streams(1).unwrap(), streams[1..]);
     }
 
     #[test]
@@ -1046,14 +1027,18 @@ mod tests {
         let store = SqliteEventStore::open_in_memory().unwrap();
         let event = Event::new("X");
         store
-            .save_events("a", std::slice::from_ref(&event), ExpectedVersion::Any)
+            .append("a", &vector![event.clone()], ExpectedVersion::Any)
             .unwrap();
         for (stream, batch) in [
             ("b", vec![Event::new("Y"), event.clone()]),
             ("a", vec![Event::new("Y"), event.clone()]),
         ] {
             let err = store
-                .save_events(stream, &batch, ExpectedVersion::Any)
+                .append(
+                    stream,
+                    &batch.iter().cloned().collect(),
+                    ExpectedVersion::Any,
+                )
                 .unwrap_err();
             assert!(
                 matches!(err, StoreError::DuplicateEvent { event_id } if event_id == event.id())
@@ -1061,31 +1046,35 @@ mod tests {
         }
         let twice = Event::new("Z");
         let err = store
-            .save_events("c", &[twice.clone(), twice.clone()], ExpectedVersion::Any)
+            .append(
+                "c",
+                &vector![twice.clone(), twice.clone()],
+                ExpectedVersion::Any,
+            )
             .unwrap_err();
         assert!(matches!(err, StoreError::DuplicateEvent { event_id } if event_id == twice.id()));
-        assert_eq!(store.get_events(None, 0).unwrap().len(), 1);
-        assert_eq!(store.get_streams(0).unwrap().len(), 1);
-        assert_eq!(store.get_last_event("a").unwrap().unwrap().version(), 1);
+        assert_eq!(store.events(None, 0).unwrap().len(), 1);
+        assert_eq!(store.streams(0).unwrap().len(), 1);
+        assert_eq!(store.last_event("a").unwrap().unwrap().version(), 1);
     }
 
     #[test]
     fn an_empty_batch_checks_the_expectation_and_writes_nothing() {
-        let store = SqliteEventStore::open_in_memory().unwrap();
+        let store = SqliteEventStore::<crate::Data>::open_in_memory().unwrap();
         assert!(
             store
-                .save_events("a", &[], ExpectedVersion::NoStream)
+                .append("a", &vector![], ExpectedVersion::NoStream)
                 .unwrap()
                 .is_empty()
         );
-        assert!(store.get_streams(0).unwrap().is_empty());
+        assert!(store.streams(0).unwrap().is_empty());
         let err = store
-            .save_events("a", &[], ExpectedVersion::Exact(3))
+            .append("a", &vector![], ExpectedVersion::Exact(3))
             .unwrap_err();
         assert!(matches!(err, StoreError::VersionConflict { found: 0, .. }));
         assert!(matches!(
             store
-                .save_events("", &[], ExpectedVersion::Any)
+                .append("", &vector![], ExpectedVersion::Any)
                 .unwrap_err(),
             StoreError::EmptyStreamId
         ));
@@ -1106,19 +1095,19 @@ mod tests {
             });
         let reader = store.clone();
         store
-            .save_events(
+            .append(
                 "s",
-                &[Event::new("A"), Event::new("B")],
+                &vector![Event::new("A"), Event::new("B")],
                 ExpectedVersion::Any,
             )
             .unwrap();
         assert_eq!(*seen.lock().unwrap(), [1, 2]);
-        assert_eq!(reader.get_events(None, 0).unwrap().len(), 2);
+        assert_eq!(reader.events(None, 0).unwrap().len(), 2);
     }
 
     #[test]
     fn the_last_event_and_the_expectation_are_index_look_ups() {
-        let store = SqliteEventStore::open_in_memory().unwrap();
+        let store = SqliteEventStore::<crate::Data>::open_in_memory().unwrap();
         let connection = store.lock();
         let plan = |sql: &str| -> String {
             let mut statement = connection
@@ -1151,15 +1140,15 @@ mod tests {
     fn handles_on_one_file_see_each_other() {
         let (_dir, path, one) = file_store();
         let two = SqliteEventStore::open(&path).unwrap();
-        one.save_events("s", &[Event::new("A")], ExpectedVersion::NoStream)
+        one.append("s", &vector![Event::new("A")], ExpectedVersion::NoStream)
             .unwrap();
         let err = two
-            .save_events("s", &[Event::new("B")], ExpectedVersion::NoStream)
+            .append("s", &vector![Event::new("B")], ExpectedVersion::NoStream)
             .unwrap_err();
         assert!(matches!(err, StoreError::VersionConflict { found: 1, .. }));
-        two.save_events("s", &[Event::new("B")], ExpectedVersion::Exact(1))
+        two.append("s", &vector![Event::new("B")], ExpectedVersion::Exact(1))
             .unwrap();
-        assert_eq!(one.get_events(None, 0).unwrap().len(), 2);
+        assert_eq!(one.events(None, 0).unwrap().len(), 2);
         assert_eq!(one.path(), Some(path.as_path()));
     }
 

@@ -2,18 +2,27 @@
 
 use cucumber::{given, then, when};
 use dvent::uuid::Uuid;
-use dvent::{Aggregate, AggregateError, AggregateKind, Event};
+use dvent::{Aggregate, AggregateError, AggregateKind, Data, Event};
 
 use super::world::DventWorld;
 
 #[given(expr = "a {string} aggregate kind whose {string} events set the description")]
 fn kind_setting_description(world: &mut DventWorld, name: String, event_type: String) {
-    world.kind = AggregateKind::new(name).on(event_type, |state, event| {
-        match event.data().get("description") {
-            Some(description) => state.update("description", description.clone()),
-            None => state,
-        }
-    });
+    world.kind = AggregateKind::new(name)
+        .on(event_type, |state, event| {
+            match event.data().get("description") {
+                Some(description) => state.update("description", description.clone()),
+                None => state,
+            }
+        })
+        .on("StateSet", set_state_entry);
+}
+
+/// Setting one key of the state is an event too (the spec's `set_state`):
+/// `StateSet` carries the key and the value, and this function sets it.
+pub fn set_state_entry(state: Data, event: &Event) -> Data {
+    let key = event.data().get_str("key").unwrap_or_default().to_string();
+    state.update(key, event.data()["value"].clone())
 }
 
 #[given("a new aggregate")]
@@ -67,8 +76,25 @@ fn keep_copy(world: &mut DventWorld) {
 
 #[when(expr = "I set the state's {string} to {string}")]
 fn set_state(world: &mut DventWorld, key: String, value: String) {
-    let aggregate = world.take_aggregate();
-    world.aggregate = Some(aggregate.with_state_entry(key, value));
+    // State changes come from events: setting a key records a `StateSet`
+    // event, so a saved and reloaded aggregate has the same state.
+    let set = Event::new("StateSet")
+        .with_entry("key", key)
+        .with_entry("value", value);
+    world.aggregate = Some(world.aggregate().apply(set));
+}
+
+#[then("saving and reloading the aggregate gives the same state and version")]
+fn save_and_reload(world: &mut DventWorld) {
+    let saved = world.repository.save(world.aggregate()).expect("save");
+    let loaded = world
+        .repository
+        .load(&world.kind, saved.id())
+        .expect("load")
+        .expect("the aggregate was saved");
+    assert_eq!(loaded.state(), saved.state());
+    assert_eq!(loaded.version(), saved.version());
+    assert_eq!(loaded, saved);
 }
 
 #[given(expr = "{int} {string} events with versions 1 to {int}, the last with {string} {string}")]

@@ -12,7 +12,7 @@ use crate::log_capture;
 use crate::support::stores::open_store_with_publisher;
 
 /// `n` fresh events, numbered in their data so failures read well.
-pub fn fresh_events(n: usize) -> Vec<Event> {
+pub fn fresh_events(n: usize) -> dvent::Vector<Event> {
     (1..=n)
         .map(|i| Event::new("OrderLineAdded").with_entry("line", i as u64))
         .collect()
@@ -41,8 +41,8 @@ fn ids(events: &[Event]) -> Vec<dvent::uuid::Uuid> {
 
 #[given("an empty event store")]
 fn empty_store(world: &mut DventWorld) {
-    assert!(world.store.get_events(None, 0).expect("read").is_empty());
-    assert!(world.store.get_streams(0).expect("read").is_empty());
+    assert!(world.store.events(None, 0).expect("read").is_empty());
+    assert!(world.store.streams(0).expect("read").is_empty());
 }
 
 #[given("an empty event store with a publisher that records events")]
@@ -79,25 +79,19 @@ fn answers_every_operation(world: &mut DventWorld, step: &Step) {
         let (operation, answer) = (row[0].as_str(), row[1].as_str());
         match (operation, answer) {
             ("get events", "no events") => {
-                assert!(
-                    world
-                        .store
-                        .get_events(Some("s"), 0)
-                        .expect("read")
-                        .is_empty()
-                );
-                assert!(world.store.get_events(None, 0).expect("read").is_empty());
+                assert!(world.store.events(Some("s"), 0).expect("read").is_empty());
+                assert!(world.store.events(None, 0).expect("read").is_empty());
             }
             ("get last event", "nothing") => {
-                assert!(world.store.get_last_event("s").expect("read").is_none());
+                assert!(world.store.last_event("s").expect("read").is_none());
             }
             ("get streams", "none") => {
-                assert!(world.store.get_streams(0).expect("read").is_empty());
+                assert!(world.store.streams(0).expect("read").is_empty());
             }
             ("save events", "saved") => {
                 let saved = world
                     .store
-                    .save_events("s", &fresh_events(1), ExpectedVersion::NoStream)
+                    .append("s", &fresh_events(1), ExpectedVersion::NoStream)
                     .expect("save");
                 assert_eq!(saved.len(), 1);
             }
@@ -135,34 +129,34 @@ fn save_expecting(world: &mut DventWorld, n: usize, stream_id: String, expected:
 fn save_with_duplicate(world: &mut DventWorld, stream_id: String, other: String) {
     // The same event (same id), unversioned as a writer would send it.
     let first = world.saved_to(&other)[0].clone().with_version(0);
-    let batch = vec![fresh_events(1).remove(0), first];
+    let batch = dvent::vector![fresh_events(1).remove(0), first];
     world.save(&stream_id, batch, ExpectedVersion::Any);
 }
 
 #[when(expr = "I save to the new stream {string} an event that already has version {int}")]
 fn save_with_version(world: &mut DventWorld, stream_id: String, version: u64) {
     let event = fresh_events(1).remove(0).with_version(version);
-    world.save(&stream_id, vec![event], ExpectedVersion::NoStream);
+    world.save(&stream_id, dvent::vector![event], ExpectedVersion::NoStream);
 }
 
 #[when("I list the streams")]
 fn list_streams(world: &mut DventWorld) {
-    world.streams = world.store.get_streams(0).expect("list streams");
+    world.streams = world.store.streams(0).expect("list streams");
 }
 
 #[when(expr = "I list the streams from position {int}")]
 fn list_streams_from(world: &mut DventWorld, start: u64) {
-    world.streams = world.store.get_streams(start).expect("list streams");
+    world.streams = world.store.streams(start).expect("list streams");
 }
 
 #[when("I read all events")]
 fn read_all(world: &mut DventWorld) {
-    world.read = world.store.get_events(None, 0).expect("read all");
+    world.read = world.store.events(None, 0).expect("read all");
 }
 
 #[when(expr = "I read all events from position {int}")]
 fn read_all_from(world: &mut DventWorld, start: u64) {
-    world.read = world.store.get_events(None, start).expect("read all");
+    world.read = world.store.events(None, start).expect("read all");
 }
 
 #[then("the save succeeds")]
@@ -226,39 +220,33 @@ fn save_empty_stream_id(world: &mut DventWorld) {
 
 #[then(expr = "the stream {string} holds {int} event(s)")]
 fn stream_holds(world: &mut DventWorld, stream_id: String, n: usize) {
-    let events = world.store.get_events(Some(&stream_id), 0).expect("read");
+    let events = world.store.events(Some(&stream_id), 0).expect("read");
     assert_eq!(events.len(), n, "{events:#?}");
 }
 
 #[then(expr = "the stream {string} holds those {int} events")]
 fn stream_holds_those(world: &mut DventWorld, stream_id: String, n: usize) {
-    let events = world.store.get_events(Some(&stream_id), 0).expect("read");
+    let events = world.store.events(Some(&stream_id), 0).expect("read");
     assert_eq!(events.len(), n);
     assert_eq!(ids(&events), ids(&world.last_saved));
 }
 
 #[then(expr = "the stream {string} holds the events saved to it, in the order saved")]
 fn stream_holds_saved(world: &mut DventWorld, stream_id: String) {
-    let events = world.store.get_events(Some(&stream_id), 0).expect("read");
+    let events = world.store.events(Some(&stream_id), 0).expect("read");
     assert_eq!(events, world.saved_to(&stream_id));
 }
 
 #[then(expr = "the last event of the stream {string} is nothing")]
 fn last_event_is_nothing(world: &mut DventWorld, stream_id: String) {
-    assert!(
-        world
-            .store
-            .get_last_event(&stream_id)
-            .expect("read")
-            .is_none()
-    );
+    assert!(world.store.last_event(&stream_id).expect("read").is_none());
 }
 
 #[then(expr = "the last event of the stream {string} is the one saved last, at version {int}")]
 fn last_event_is(world: &mut DventWorld, stream_id: String, version: u64) {
     let last = world
         .store
-        .get_last_event(&stream_id)
+        .last_event(&stream_id)
         .expect("read")
         .expect("the stream has events");
     assert_eq!(last.id(), world.last_saved[0].id());
@@ -301,7 +289,7 @@ fn first_and_last_streams(world: &mut DventWorld, first: String, last: String) {
     expr = "every event of the stream {string} carries the stream id {string} and versions 1 to {int}"
 )]
 fn events_carry_stream(world: &mut DventWorld, stream_id: String, carried: String, n: u64) {
-    let events = world.store.get_events(Some(&stream_id), 0).expect("read");
+    let events = world.store.events(Some(&stream_id), 0).expect("read");
     assert!(events.iter().all(|e| e.stream_id() == carried));
     let versions: Vec<u64> = events.iter().map(Event::version).collect();
     assert_eq!(versions, (1..=n).collect::<Vec<_>>());
@@ -309,7 +297,7 @@ fn events_carry_stream(world: &mut DventWorld, stream_id: String, carried: Strin
 
 #[then(expr = "there is {int} stream in the store")]
 fn stream_count(world: &mut DventWorld, n: usize) {
-    assert_eq!(world.store.get_streams(0).expect("list").len(), n);
+    assert_eq!(world.store.streams(0).expect("list").len(), n);
 }
 
 #[then(expr = "the publisher has seen those {int} events, with their stream id and versions")]

@@ -10,7 +10,7 @@ use super::world::DventWorld;
 
 #[given("a repository over an empty event store")]
 fn repository_over_empty_store(world: &mut DventWorld) {
-    assert!(world.store.get_streams(0).expect("list").is_empty());
+    assert!(world.store.streams(0).expect("list").is_empty());
 }
 
 #[then("the repository answers both operations for an aggregate it has never seen:")]
@@ -20,11 +20,11 @@ fn answers_both(world: &mut DventWorld, step: &Step) {
     for row in table.rows.iter().skip(1) {
         match (row[0].as_str(), row[1].as_str()) {
             ("get aggregate", "nothing") => {
-                let got = world.repository.get_aggregate(&world.kind, unseen.id());
+                let got = world.repository.load(&world.kind, unseen.id());
                 assert!(got.expect("read").is_none());
             }
             ("save aggregate", "the aggregate unchanged") => {
-                let saved = world.repository.save_aggregate(&unseen).expect("save");
+                let saved = world.repository.save(&unseen).expect("save");
                 assert_eq!(saved, unseen);
             }
             (operation, answer) => panic!("unknown operation or answer: {operation} / {answer}"),
@@ -36,7 +36,7 @@ fn saved_aggregate(world: &mut DventWorld, n: usize) {
     let events =
         (1..=n).map(|i| Event::new("TodoAdded").with_entry("description", format!("step {i}")));
     let aggregate = Aggregate::new(&world.kind).apply_all(events);
-    let saved = world.repository.save_aggregate(&aggregate).expect("save");
+    let saved = world.repository.save(&aggregate).expect("save");
     world.kept = Some(saved.clone());
     world.aggregate = Some(saved);
 }
@@ -53,7 +53,7 @@ fn two_copies(world: &mut DventWorld) {
         .map(|_| {
             world
                 .repository
-                .get_aggregate(&world.kind, id)
+                .load(&world.kind, id)
                 .expect("read")
                 .expect("it was saved")
         })
@@ -61,21 +61,15 @@ fn two_copies(world: &mut DventWorld) {
 }
 
 #[when("I save the aggregate through the repository")]
-fn save_aggregate(world: &mut DventWorld) {
-    let saved = world
-        .repository
-        .save_aggregate(world.aggregate())
-        .expect("save");
+fn save(world: &mut DventWorld) {
+    let saved = world.repository.save(world.aggregate()).expect("save");
     world.aggregate = Some(saved);
 }
 
 #[when("I load the aggregate from the repository")]
 fn load_aggregate(world: &mut DventWorld) {
     let id = world.aggregate().id();
-    let loaded = world
-        .repository
-        .get_aggregate(&world.kind, id)
-        .expect("read");
+    let loaded = world.repository.load(&world.kind, id).expect("read");
     world.aggregate = Some(loaded.expect("the aggregate was saved"));
 }
 
@@ -86,7 +80,7 @@ fn apply_to_copy_and_save(world: &mut DventWorld, which: String) {
     let event = Event::new("TodoAdded").with_entry("description", format!("from the {which} copy"));
     world.event = Some(event.clone());
     let changed = copy.apply(event);
-    match world.repository.save_aggregate(&changed) {
+    match world.repository.save(&changed) {
         Ok(saved) => {
             world.copies[index] = saved;
             world.save_error = None;
@@ -98,7 +92,7 @@ fn apply_to_copy_and_save(world: &mut DventWorld, which: String) {
 
 #[when("I load an aggregate with an id that was never saved")]
 fn load_unknown(world: &mut DventWorld) {
-    let loaded = world.repository.get_aggregate(&world.kind, Uuid::new_v4());
+    let loaded = world.repository.load(&world.kind, Uuid::new_v4());
     world.loaded = Some(loaded.expect("read"));
 }
 
@@ -106,7 +100,7 @@ fn load_unknown(world: &mut DventWorld) {
 fn reload(world: &DventWorld) -> Aggregate {
     world
         .repository
-        .get_aggregate(&world.kind, world.aggregate().id())
+        .load(&world.kind, world.aggregate().id())
         .expect("read")
         .expect("it was saved")
 }

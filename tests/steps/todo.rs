@@ -59,7 +59,7 @@ fn reloaded(world: &DventWorld, id: Uuid) -> Aggregate {
         .expect("a Todo handler was made");
     context
         .repository
-        .get_aggregate(&context.kind, id)
+        .load(&context.kind, id)
         .expect("read")
         .expect("the todo was saved")
 }
@@ -156,7 +156,7 @@ fn command_rejected(world: &mut DventWorld, allowed: String, given: String) {
         "{message}"
     );
     assert!(
-        world.store.get_streams(0).expect("list").is_empty(),
+        world.store.streams(0).expect("list").is_empty(),
         "nothing was saved"
     );
 }
@@ -231,7 +231,7 @@ fn change_and_remove_last(world: &mut DventWorld, s1: String, s2: String, s3: St
         .todo_context
         .as_ref()
         .expect("a Todo handler was made");
-    let saved = context.repository.save_aggregate(&todo).expect("saved");
+    let saved = context.repository.save(&todo).expect("saved");
     world.todo = Some(saved);
 }
 

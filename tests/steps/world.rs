@@ -65,7 +65,7 @@ impl DventWorld {
             store_kind: StoreKind::Memory,
             repository: Repository::from_shared(store.clone()),
             store,
-            kind: AggregateKind::new("Todo"),
+            kind: AggregateKind::new("Todo").on("StateSet", super::aggregate::set_state_entry),
             event: None,
             derived: None,
             command: None,
@@ -126,16 +126,21 @@ impl DventWorld {
     }
 
     /// Saves `events` to `stream_id`, remembering the outcome.
-    pub fn save(&mut self, stream_id: &str, events: Vec<Event>, expected: dvent::ExpectedVersion) {
+    pub fn save(
+        &mut self,
+        stream_id: &str,
+        events: dvent::Vector<Event>,
+        expected: dvent::ExpectedVersion,
+    ) {
         self.save_attempted = true;
-        match self.store.save_events(stream_id, &events, expected) {
+        match self.store.append(stream_id, &events, expected) {
             Ok(stored) => {
                 self.saved.extend(stored.iter().cloned());
                 self.last_saved = stored;
                 self.save_error = None;
             }
             Err(e) => {
-                self.last_saved = events;
+                self.last_saved = events.into_iter().collect();
                 self.save_error = Some(e);
             }
         }

@@ -115,7 +115,7 @@ where
     F: Fn(&Event) -> Result<(), PublishError> + Send + Sync + 'static,
 {
     match kind {
-        StoreKind::Memory => Arc::new(InMemoryEventStore::with_publisher(publisher)),
+        StoreKind::Memory => Arc::new(InMemoryEventStore::new().with_publisher(publisher)),
         #[cfg(feature = "sqlite")]
         StoreKind::Sqlite => Arc::new(
             dvent::SqliteEventStore::open_in_memory()
@@ -164,8 +164,8 @@ pub mod postgres {
             let url = std::env::var(super::POSTGRES_URL_VAR)
                 .expect("DVENT_POSTGRES_URL is set when the postgres kind runs");
             let options = dvent::store::postgres::PostgresOptions::new()
-                .schema(fresh_schema())
-                .max_connections(4);
+                .with_schema(fresh_schema())
+                .with_max_connections(4);
             let store = PostgresEventStore::connect_with(&url, options)
                 .unwrap_or_else(|e| panic!("postgres store at DVENT_POSTGRES_URL: {e}"));
             TestStore {
@@ -188,21 +188,17 @@ pub mod postgres {
     }
 
     impl EventStore for TestStore {
-        fn save_events(
+        fn append(
             &self,
             stream_id: &str,
-            events: &[Event],
+            events: &dvent::Vector<Event>,
             expected: ExpectedVersion,
         ) -> Result<Vec<Event>, StoreError> {
-            self.store.save_events(stream_id, events, expected)
+            self.store.append(stream_id, events, expected)
         }
 
-        fn get_events(
-            &self,
-            stream_id: Option<&str>,
-            start: u64,
-        ) -> Result<Vec<Event>, StoreError> {
-            self.store.get_events(stream_id, start)
+        fn events(&self, stream_id: Option<&str>, start: u64) -> Result<Vec<Event>, StoreError> {
+            self.store.events(stream_id, start)
         }
 
         fn read_all(
@@ -222,12 +218,12 @@ pub mod postgres {
             self.store.read_stream(stream_id, after, limit)
         }
 
-        fn get_last_event(&self, stream_id: &str) -> Result<Option<Event>, StoreError> {
-            self.store.get_last_event(stream_id)
+        fn last_event(&self, stream_id: &str) -> Result<Option<Event>, StoreError> {
+            self.store.last_event(stream_id)
         }
 
-        fn get_streams(&self, start: u64) -> Result<Vec<StreamInfo>, StoreError> {
-            self.store.get_streams(start)
+        fn streams(&self, start: u64) -> Result<Vec<StreamInfo>, StoreError> {
+            self.store.streams(start)
         }
     }
 }

@@ -93,19 +93,19 @@ pub fn handler(context: TodoContext) -> CommandHandler<TodoContext, Aggregate> {
         .on("AddTodo", |ctx: &TodoContext, cmd: &Command| {
             let event = add(cmd.require_str("description")?, cmd.require_str("status")?)?;
             let todo = Aggregate::new(&ctx.kind).apply(event);
-            Ok(ctx.repository.save_aggregate(&todo)?)
+            Ok(ctx.repository.save(&todo)?)
         })
         .on("ChangeTodoStatus", |ctx: &TodoContext, cmd: &Command| {
             let todo = load(ctx, cmd)?;
             let decided = change_status(&todo, cmd.require_str("status")?)?;
             let todo = todo.apply_all(decided);
-            Ok(ctx.repository.save_aggregate(&todo)?)
+            Ok(ctx.repository.save(&todo)?)
         })
         .on("RemoveTodo", |ctx: &TodoContext, cmd: &Command| {
             let todo = load(ctx, cmd)?;
             let decided = remove(&todo);
             let todo = todo.apply_all(decided);
-            Ok(ctx.repository.save_aggregate(&todo)?)
+            Ok(ctx.repository.save(&todo)?)
         })
 }
 
@@ -118,6 +118,6 @@ fn load(ctx: &TodoContext, cmd: &Command) -> Result<Aggregate, CommandError> {
         found: format!("{text:?} ({e})"),
     })?;
     ctx.repository
-        .get_aggregate(&ctx.kind, id)?
+        .load(&ctx.kind, id)?
         .ok_or_else(|| CommandError::Rejected(format!("no todo has id {id}")))
 }

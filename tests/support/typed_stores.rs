@@ -26,7 +26,7 @@ where
                 StoreKind::Memory => Arc::new(InMemoryEventStore::<D>::default()),
                 #[cfg(feature = "sqlite")]
                 StoreKind::Sqlite => Arc::new(
-                    dvent::SqliteEventStore::<D>::open_in_memory_typed()
+                    dvent::SqliteEventStore::<D>::open_in_memory()
                         .expect("an in-memory SQLite store opens"),
                 ),
                 #[cfg(feature = "postgres")]
@@ -52,10 +52,10 @@ mod pg {
         pub fn new() -> Self {
             let url = std::env::var(crate::stores::POSTGRES_URL_VAR).expect("the URL is set");
             let options = PostgresOptions::new()
-                .schema(crate::stores::postgres::fresh_schema())
-                .max_connections(2);
+                .with_schema(crate::stores::postgres::fresh_schema())
+                .with_max_connections(2);
             Typed(
-                PostgresEventStore::connect_typed(&url, options)
+                PostgresEventStore::connect_with(&url, options)
                     .unwrap_or_else(|e| panic!("postgres store at DVENT_POSTGRES_URL: {e}")),
             )
         }
@@ -73,20 +73,16 @@ mod pg {
     where
         D: Serialize + DeserializeOwned + Clone + Send + Sync,
     {
-        fn save_events(
+        fn append(
             &self,
             stream_id: &str,
-            events: &[Event<D>],
+            events: &dvent::Vector<Event<D>>,
             expected: ExpectedVersion,
         ) -> Result<Vec<Event<D>>, StoreError> {
-            self.0.save_events(stream_id, events, expected)
+            self.0.append(stream_id, events, expected)
         }
-        fn get_events(
-            &self,
-            stream_id: Option<&str>,
-            start: u64,
-        ) -> Result<Vec<Event<D>>, StoreError> {
-            self.0.get_events(stream_id, start)
+        fn events(&self, stream_id: Option<&str>, start: u64) -> Result<Vec<Event<D>>, StoreError> {
+            self.0.events(stream_id, start)
         }
         fn read_all(
             &self,
@@ -103,11 +99,11 @@ mod pg {
         ) -> Result<Vec<dvent::store::Recorded<D>>, StoreError> {
             self.0.read_stream(stream_id, after, limit)
         }
-        fn get_last_event(&self, stream_id: &str) -> Result<Option<Event<D>>, StoreError> {
-            self.0.get_last_event(stream_id)
+        fn last_event(&self, stream_id: &str) -> Result<Option<Event<D>>, StoreError> {
+            self.0.last_event(stream_id)
         }
-        fn get_streams(&self, start: u64) -> Result<Vec<StreamInfo>, StoreError> {
-            self.0.get_streams(start)
+        fn streams(&self, start: u64) -> Result<Vec<StreamInfo>, StoreError> {
+            self.0.streams(start)
         }
     }
 }

@@ -6,10 +6,9 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags};
 
 use super::{DEFAULT_BUSY_TIMEOUT, SqliteEventStore, backend, check_schema_version};
-use crate::data::Data;
 use crate::store::StoreError;
 
-impl SqliteEventStore<Data> {
+impl<D> SqliteEventStore<D> {
     /// Opens the store in the file at `path` for reading only: nothing is
     /// created or changed, and a save is refused with
     /// [`StoreError::ReadOnly`]. It works on a read-only file system, and
@@ -36,31 +35,19 @@ impl SqliteEventStore<Data> {
     /// # Example
     ///
     /// ```
-    /// use dvent::{Event, EventStore, ExpectedVersion, SqliteEventStore, StoreError};
+    /// use dvent::{vector, Event, EventStore, ExpectedVersion, SqliteEventStore, StoreError};
     ///
     /// let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("events.sqlite");
-    /// SqliteEventStore::open(&path)?.save_events("s", &[Event::new("A")], ExpectedVersion::Any)?;
+    /// SqliteEventStore::open(&path)?.append("s", &vector![Event::new("A")], ExpectedVersion::Any)?;
     ///
     /// let reader = SqliteEventStore::open_read_only(&path)?;
-    /// assert_eq!(reader.get_events(None, 0)?.len(), 1);
-    /// let refused = reader.save_events("s", &[Event::new("B")], ExpectedVersion::Any);
+    /// assert_eq!(reader.events(None, 0)?.len(), 1);
+    /// let refused = reader.append("s", &vector![Event::new("B")], ExpectedVersion::Any);
     /// assert!(matches!(refused, Err(StoreError::ReadOnly { .. })));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        SqliteEventStore::open_read_only_typed(path)
-    }
-}
-
-impl<D> SqliteEventStore<D> {
-    /// As [`open_read_only`](SqliteEventStore::open_read_only), for events
-    /// whose payload is of type `D`.
-    ///
-    /// # Errors
-    ///
-    /// As [`open_read_only`](SqliteEventStore::open_read_only).
-    pub fn open_read_only_typed(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref();
         let connection = connect_read_only(path).map_err(|e| match e {
             StoreError::Backend { message, source } => StoreError::Backend {
