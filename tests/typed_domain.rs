@@ -1,18 +1,19 @@
-//! The Todo domain, typed from end to end: an event enum that names its
-//! own variants, one evolve function, decisions that return the domain's
-//! own error, run through `Repository::execute` on every store and tested
-//! with given/when/then.
+//! The typed Todo domain of `examples/todo/domain.rs` (an event enum that
+//! names its own variants, one evolve function, decisions that return the
+//! domain's own error), included here by path: its decisions tested with
+//! given/when/then, and run through `Repository::execute` on every store.
 //!
-//! No event-type string appears in the domain below except inside the one
-//! `event_type` match.
+//! No event-type string appears in the domain except inside its one
+//! `event_type` match; below they appear only to check what is stored.
 
+#[path = "../examples/todo/domain.rs"]
+mod domain;
 #[path = "support/stores.rs"]
 mod stores;
 #[path = "support/typed_stores.rs"]
 mod typed_stores;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
@@ -20,168 +21,23 @@ use std::thread;
 use dvent::testing::{Mismatch, given};
 use dvent::uuid::Uuid;
 use dvent::{
-    Aggregate, AggregateKind, Event, EventStore, EventType, ExecuteError, ExpectedVersion,
-    InMemoryEventStore, Repository, StoreError, StreamInfo,
+    Event, EventStore, ExecuteError, ExpectedVersion, InMemoryEventStore, Repository, StoreError,
+    StreamInfo,
 };
-use serde::{Deserialize, Serialize};
 
+use domain::{
+    Status, Todo, TodoAggregate, TodoCommand, TodoError, TodoEvent, decide, decide_all, todo_kind,
+};
 use typed_stores::typed_stores;
 
 // ---------------------------------------------------------------------------
-// The domain
+// Shorthands
 // ---------------------------------------------------------------------------
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-enum TodoEvent {
-    Added { description: String },
-    Renamed { description: String },
-    StatusChanged { status: Status },
-    Removed,
-}
-
-impl EventType for TodoEvent {
-    fn event_type(&self) -> &'static str {
-        match self {
-            TodoEvent::Added { .. } => "TodoAdded",
-            TodoEvent::Renamed { .. } => "TodoRenamed",
-            TodoEvent::StatusChanged { .. } => "TodoStatusChanged",
-            TodoEvent::Removed => "TodoRemoved",
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-enum Status {
-    #[default]
-    Queued,
-    Started,
-    Finished,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-struct Todo {
-    added: bool,
-    description: String,
-    status: Status,
-    removed: bool,
-    renames: u32,
-}
-
-/// What a todo can refuse.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum TodoError {
-    AlreadyAdded,
-    NotAdded,
-    Removed,
-    EmptyDescription,
-}
-
-impl fmt::Display for TodoError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            TodoError::AlreadyAdded => "the todo is added already",
-            TodoError::NotAdded => "the todo is not added yet",
-            TodoError::Removed => "the todo is removed",
-            TodoError::EmptyDescription => "a todo's description should be non-empty",
-        })
-    }
-}
-
-impl std::error::Error for TodoError {}
-
-#[derive(Clone, Debug)]
-enum TodoCommand {
-    Add { description: String },
-    Rename { description: String },
-    ChangeStatus { status: Status },
-    Remove,
-}
-
-type TodoAggregate = Aggregate<Todo, TodoEvent>;
-
-/// The one evolve function: exhaustive, so a new event needs an arm here.
-fn evolve(todo: Todo, event: &Event<TodoEvent>) -> Todo {
-    match event.data() {
-        TodoEvent::Added { description } => Todo {
-            added: true,
-            description: description.clone(),
-            ..todo
-        },
-        TodoEvent::Renamed { description } => Todo {
-            description: description.clone(),
-            renames: todo.renames + 1,
-            ..todo
-        },
-        TodoEvent::StatusChanged { status } => Todo {
-            status: *status,
-            ..todo
-        },
-        TodoEvent::Removed => Todo {
-            removed: true,
-            ..todo
-        },
-    }
-}
-
-fn todo_kind() -> AggregateKind<Todo, TodoEvent> {
-    AggregateKind::evolving("Todo", Todo::default(), evolve)
-}
-
-/// The decision: pure, from the current todo and the command to events.
-fn decide(todo: &TodoAggregate, command: &TodoCommand) -> Result<Vec<Event<TodoEvent>>, TodoError> {
-    let state = todo.state();
-    let existing = || {
-        if !state.added {
-            Err(TodoError::NotAdded)
-        } else if state.removed {
-            Err(TodoError::Removed)
-        } else {
-            Ok(())
-        }
-    };
-    let event = match command {
-        TodoCommand::Add { description } => {
-            if state.added {
-                return Err(TodoError::AlreadyAdded);
-            }
-            TodoEvent::Added {
-                description: non_empty(description)?,
-            }
-        }
-        TodoCommand::Rename { description } => {
-            existing()?;
-            TodoEvent::Renamed {
-                description: non_empty(description)?,
-            }
-        }
-        TodoCommand::ChangeStatus { status } => {
-            existing()?;
-            if state.status == *status {
-                return Ok(Vec::new());
-            }
-            TodoEvent::StatusChanged { status: *status }
-        }
-        TodoCommand::Remove => {
-            existing()?;
-            TodoEvent::Removed
-        }
-    };
-    Ok(vec![Event::of(event)])
-}
-
-fn non_empty(description: &str) -> Result<String, TodoError> {
-    if description.trim().is_empty() {
-        Err(TodoError::EmptyDescription)
-    } else {
-        Ok(description.to_string())
-    }
-}
-
-// Shorthands for tests.
 
 fn add(description: &str) -> TodoCommand {
     TodoCommand::Add {
         description: description.into(),
+        status: Status::Queued,
     }
 }
 
@@ -194,6 +50,7 @@ fn rename(description: &str) -> TodoCommand {
 fn added(description: &str) -> Event<TodoEvent> {
     Event::of(TodoEvent::Added {
         description: description.into(),
+        status: Status::Queued,
     })
 }
 
@@ -217,21 +74,26 @@ fn when(
 fn a_new_todo_is_added() -> Result<(), Mismatch> {
     given(&todo_kind(), [])
         .when(when(add("Buy milk")))
-        .then([added("Buy milk")])
+        .then([added("Buy milk")])?;
+    given(&todo_kind(), [])
+        .when(when(add(" ")))
+        .then_error(TodoError::EmptyDescription)
 }
 
 #[test]
 fn a_todo_is_added_once() -> Result<(), Mismatch> {
-    given(&todo_kind(), [added("Buy milk")])
-        .when(when(add("Buy bread")))
-        .then_error(TodoError::AlreadyAdded)
+    let todo = given(&todo_kind(), [added("Buy milk")]);
+    let id = todo.aggregate().id();
+    todo.when(when(add("Buy bread")))
+        .then_error(TodoError::AlreadyAdded(id))
 }
 
 #[test]
 fn a_todo_not_added_cannot_be_renamed() -> Result<(), Mismatch> {
-    given(&todo_kind(), [])
-        .when(when(rename("Buy bread")))
-        .then_error(TodoError::NotAdded)
+    let todo = given(&todo_kind(), []);
+    let id = todo.aggregate().id();
+    todo.when(when(rename("Buy bread")))
+        .then_error(TodoError::NotFound(id))
 }
 
 #[test]
@@ -242,6 +104,16 @@ fn a_todo_is_renamed_to_a_non_empty_description() -> Result<(), Mismatch> {
     given(&todo_kind(), [added("Buy milk")])
         .when(when(rename("  ")))
         .then_error(TodoError::EmptyDescription)
+}
+
+#[test]
+fn renaming_to_the_description_a_todo_has_decides_nothing() -> Result<(), Mismatch> {
+    given(&todo_kind(), [added("Buy milk"), renamed("Buy bread")])
+        .when(when(rename("Buy bread")))
+        .then([])?;
+    given(&todo_kind(), [added("Buy milk"), renamed("Buy bread")])
+        .when(when(rename("Buy milk")))
+        .then([renamed("Buy milk")])
 }
 
 #[test]
@@ -264,22 +136,58 @@ fn changing_to_the_status_a_todo_has_decides_nothing() -> Result<(), Mismatch> {
 }
 
 #[test]
-fn a_removed_todo_refuses_everything_but_add() -> Result<(), Mismatch> {
+fn a_removed_todo_refuses_changes_and_is_removed_once() -> Result<(), Mismatch> {
     let history = [added("Buy milk"), Event::of(TodoEvent::Removed)];
     for command in [
         rename("x"),
-        TodoCommand::Remove,
         TodoCommand::ChangeStatus {
             status: Status::Finished,
         },
     ] {
-        given(&todo_kind(), history.clone())
-            .when(when(command))
-            .then_error(TodoError::Removed)?;
+        let todo = given(&todo_kind(), history.clone());
+        let id = todo.aggregate().id();
+        todo.when(when(command))
+            .then_error(TodoError::Removed(id))?;
     }
-    given(&todo_kind(), history)
-        .when(when(add("again")))
-        .then_error(TodoError::AlreadyAdded)
+    // Removing it again decides nothing, as the spec has it.
+    given(&todo_kind(), history.clone())
+        .when(when(TodoCommand::Remove))
+        .then([])?;
+    let todo = given(&todo_kind(), history);
+    let id = todo.aggregate().id();
+    todo.when(when(add("again")))
+        .then_error(TodoError::AlreadyAdded(id))
+}
+
+#[test]
+fn several_commands_decide_together_or_not_at_all() -> Result<(), Mismatch> {
+    let started = TodoEvent::StatusChanged {
+        status: Status::Started,
+    };
+    given(&todo_kind(), [added("Buy milk")])
+        .when(|todo| {
+            decide_all(
+                todo,
+                &[
+                    rename("Buy bread"),
+                    TodoCommand::ChangeStatus {
+                        status: Status::Started,
+                    },
+                    TodoCommand::Remove,
+                ],
+            )
+        })
+        .then([
+            renamed("Buy bread"),
+            Event::of(started),
+            Event::of(TodoEvent::Removed),
+        ])?;
+    // Each command is decided on the todo the previous ones made: after the
+    // removal the rename is refused, and so is the whole decision.
+    let todo = given(&todo_kind(), [added("Buy milk")]);
+    let id = todo.aggregate().id();
+    todo.when(|todo| decide_all(todo, &[TodoCommand::Remove, rename("Buy bread")]))
+        .then_error(TodoError::Removed(id))
 }
 
 #[test]
@@ -294,11 +202,14 @@ fn a_failed_check_reads_as_a_sentence() {
          description: \"Buy milk\" }], but it returned the events [TodoRenamed Renamed { \
          description: \"Buy bread\" }]"
     );
-    let refused = given(&todo_kind(), [])
-        .when(when(TodoCommand::Remove))
-        .then([])
-        .unwrap_err();
-    assert!(refused.actual.contains("the error NotAdded"), "{refused}");
+    let todo = given(&todo_kind(), []);
+    let id = todo.aggregate().id();
+    let refused = todo.when(when(TodoCommand::Remove)).then([]).unwrap_err();
+    assert_eq!(
+        refused.actual,
+        format!("the error NotFound({id})"),
+        "{refused}"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -368,20 +279,23 @@ fn execute_runs_the_life_of_a_todo_on_every_store() {
         // The domain's error comes back as it was returned.
         let err = run(add("again")).unwrap_err();
         assert!(
-            matches!(err, ExecuteError::Domain(TodoError::AlreadyAdded)),
+            matches!(err, ExecuteError::Domain(TodoError::AlreadyAdded(found)) if found == id),
             "{name}: {err:?}"
         );
 
         let removed = run(TodoCommand::Remove).unwrap();
         assert_eq!(removed.version(), 4, "{name}");
+        // Each event's time, as stored, in the state it made.
+        let at = |version: usize| Some(removed.events()[version - 1].timestamp());
         assert_eq!(
             removed.state(),
             &Todo {
-                added: true,
                 description: "Buy oat milk".into(),
                 status: Status::Started,
-                removed: true,
-                renames: 1,
+                added_ts: at(1),
+                renamed_ts: at(2),
+                changed_ts: at(3),
+                removed_ts: at(4),
             },
             "{name}"
         );
@@ -396,7 +310,11 @@ fn execute_runs_the_life_of_a_todo_on_every_store() {
                 decide(todo, &TodoCommand::Remove)
             })
             .unwrap_err();
-        assert_eq!(err.into_domain().unwrap(), TodoError::NotAdded, "{name}");
+        assert_eq!(
+            err.into_domain().unwrap(),
+            TodoError::NotFound(other),
+            "{name}"
+        );
         assert!(repo.load(&kind, other).unwrap().is_none(), "{name}");
     }
 }
@@ -419,7 +337,7 @@ fn a_conflict_is_retried_on_the_newer_state_up_to_the_limit() {
             }
             decide(
                 todo,
-                &rename(&format!("after {} renames", todo.state().renames)),
+                &rename(&format!("after '{}'", todo.state().description)),
             )
         };
 
@@ -427,7 +345,11 @@ fn a_conflict_is_retried_on_the_newer_state_up_to_the_limit() {
         assert_eq!(calls.load(Ordering::SeqCst), 2, "{name}");
         assert_eq!(saved.version(), 3, "{name}");
         // The retry decided on the state the other writer left.
-        assert_eq!(saved.state().description, "after 1 renames", "{name}");
+        assert_eq!(
+            saved.state().description,
+            "after 'by the other writer'",
+            "{name}"
+        );
 
         // With one attempt, the same race is a conflict error.
         calls.store(0, Ordering::SeqCst);
@@ -534,8 +456,16 @@ fn eight_threads_execute_on_one_todo_and_every_decision_is_applied_once() {
         }
         assert_eq!(counts.len(), THREADS * EACH, "{name}: {counts:?}");
         assert!(counts.values().all(|&n| n == 1), "{name}: {counts:?}");
+        // The todo folded every one of them: it holds the last.
         let todo = repo.load(&kind, id).unwrap().unwrap();
-        assert_eq!(todo.state().renames as usize, THREADS * EACH, "{name}");
+        assert_eq!(todo.version() as usize, 1 + THREADS * EACH, "{name}");
+        let last = stream.last().unwrap();
+        assert_eq!(
+            last.data(),
+            renamed(&todo.state().description).data(),
+            "{name}"
+        );
+        assert_eq!(todo.state().renamed_ts, Some(last.timestamp()), "{name}");
         // Seven first decisions conflicted and ran again; plus one refused
         // decision per rename.
         let decisions = 2 * THREADS * EACH;

@@ -11,6 +11,9 @@
 //! - `Repository::execute` loads a todo, runs a decision on it and saves
 //!   the events it returns (retrying on a version conflict): no command
 //!   handler, no hand-written load and save.
+//!
+//! `tests/typed_domain.rs` includes this file by path and tests it: its
+//! decisions with given/when/then, `execute` on every store.
 
 use std::fmt;
 use std::str::FromStr;
@@ -25,6 +28,8 @@ use serde::{Deserialize, Serialize};
 pub enum TodoEvent {
     /// A todo was added.
     Added { description: String, status: Status },
+    /// A todo's description changed.
+    Renamed { description: String },
     /// A todo's status changed.
     StatusChanged { status: Status },
     /// A todo was removed.
@@ -35,6 +40,7 @@ impl EventType for TodoEvent {
     fn event_type(&self) -> &'static str {
         match self {
             TodoEvent::Added { .. } => "TodoAdded",
+            TodoEvent::Renamed { .. } => "TodoRenamed",
             TodoEvent::StatusChanged { .. } => "TodoStatusChanged",
             TodoEvent::Removed => "TodoRemoved",
         }
@@ -92,6 +98,8 @@ pub struct Todo {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub added_ts: Option<Timestamp>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub renamed_ts: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub changed_ts: Option<Timestamp>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub removed_ts: Option<Timestamp>,
@@ -100,8 +108,11 @@ pub struct Todo {
 /// What one can ask of a todo.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TodoCommand {
-    /// Add a new todo.
+    /// Add a new todo, with a description that is not empty.
     Add { description: String, status: Status },
+    /// Give a todo another description, not empty; nothing happens when it
+    /// has that description.
+    Rename { description: String },
     /// Change a todo's status; nothing happens when it has that status.
     ChangeStatus { status: Status },
     /// Remove a todo; nothing happens when it is removed already.
@@ -120,6 +131,12 @@ pub enum TodoError {
     /// Any other command on an id that has no todo.
     #[error("no todo has id {0}")]
     NotFound(Uuid),
+    /// `Rename` or `ChangeStatus` on a removed todo.
+    #[error("the todo with id {0} is removed")]
+    Removed(Uuid),
+    /// `Add` or `Rename` with a description that is empty (or only spaces).
+    #[error("a todo's description should not be empty")]
+    EmptyDescription,
 }
 
 /// A todo as dvent holds it: its id, version, events and [`Todo`] state.
@@ -136,6 +153,11 @@ pub fn evolve(todo: Todo, event: &Event<TodoEvent>) -> Todo {
             description: description.clone(),
             status: *status,
             added_ts: at,
+            ..todo
+        },
+        TodoEvent::Renamed { description } => Todo {
+            description: description.clone(),
+            renamed_ts: at,
             ..todo
         },
         TodoEvent::StatusChanged { status } => Todo {
@@ -163,6 +185,16 @@ pub fn decide(
 ) -> Result<Vec<Event<TodoEvent>>, TodoError> {
     let state = todo.state();
     let exists = state.added_ts.is_some();
+    // Renaming and changing the status need a todo that is not removed.
+    let changeable = || {
+        if !exists {
+            Err(TodoError::NotFound(todo.id()))
+        } else if state.removed_ts.is_some() {
+            Err(TodoError::Removed(todo.id()))
+        } else {
+            Ok(())
+        }
+    };
     let event = match command {
         TodoCommand::Add {
             description,
@@ -172,14 +204,20 @@ pub fn decide(
                 return Err(TodoError::AlreadyAdded(todo.id()));
             }
             TodoEvent::Added {
-                description: description.clone(),
+                description: non_empty(description)?,
                 status: *status,
             }
         }
-        TodoCommand::ChangeStatus { status } => {
-            if !exists {
-                return Err(TodoError::NotFound(todo.id()));
+        TodoCommand::Rename { description } => {
+            changeable()?;
+            let description = non_empty(description)?;
+            if state.description == description {
+                return Ok(Vec::new());
             }
+            TodoEvent::Renamed { description }
+        }
+        TodoCommand::ChangeStatus { status } => {
+            changeable()?;
             if state.status == *status {
                 return Ok(Vec::new());
             }
@@ -196,6 +234,15 @@ pub fn decide(
         }
     };
     Ok(vec![Event::of(event)])
+}
+
+/// The description as given, unless it is empty (or only spaces).
+fn non_empty(description: &str) -> Result<String, TodoError> {
+    if description.trim().is_empty() {
+        Err(TodoError::EmptyDescription)
+    } else {
+        Ok(description.to_string())
+    }
 }
 
 /// Several commands as one decision: each decided on the todo the previous

@@ -9,7 +9,7 @@ mod domain;
 
 use domain::{Status, TodoAggregate, TodoCommand, TodoEvent, decide, decide_all, todo_kind};
 use dvent::uuid::Uuid;
-use dvent::{InMemoryEventStore, Repository};
+use dvent::{ExecuteError, InMemoryEventStore, Repository};
 
 fn show(label: &str, todo: &TodoAggregate) {
     println!(
@@ -57,8 +57,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let removed = repository.execute(&kind, ids[0], |todo| decide(todo, &TodoCommand::Remove))?;
     show("   removed", &removed);
 
+    println!("5. Rename the second; an empty description is refused");
+    let rename = |description: &str| TodoCommand::Rename {
+        description: description.to_string(),
+    };
+    let renamed = repository.execute(&kind, ids[1], |todo| {
+        decide(todo, &rename("Todo number 2, renamed"))
+    })?;
+    show("   renamed", &renamed);
+    match repository.execute(&kind, ids[1], |todo| decide(todo, &rename("  "))) {
+        Err(ExecuteError::Domain(error)) => println!("   refused: {error}"),
+        other => return Err(format!("an empty description was not refused: {other:?}").into()),
+    }
+
     println!(
-        "5. One decision for four commands: change the last three times, remove it, save once"
+        "6. One decision for four commands: change the last three times, remove it, save once"
     );
     let loaded = repository
         .load(&kind, ids[5])?
@@ -77,7 +90,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     show("   saved", &todo);
 
-    println!("6. Its events");
+    println!("7. Its events");
     for event in todo.events() {
         println!(
             "   {} {:<18} {:.3} {}",
