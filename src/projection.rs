@@ -382,7 +382,7 @@ where
         let runner = self.clone();
         let thread_stop = stop.clone();
         let thread = std::thread::Builder::new()
-            .name(format!("dvent-projection-{}", self.projection.name()))
+            .name(format!("dvent-projection-{}", self.projection.name()).replace('\0', "?"))
             .spawn(move || runner.run(store, thread_stop))?;
         Ok(Follower {
             stop,

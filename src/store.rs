@@ -12,6 +12,14 @@
 //! Every store accepts the same events, by the rule of [`admission`], so
 //! that what one accepted reads back equal; the SQL stores share the row
 //! format of the `codec` module (internal).
+//!
+//! For the read side every store also gives a commit hook
+//! ([`EventStore::wait_for_commit`]) and checkpoints by name
+//! ([`EventStore::checkpoint`], [`EventStore::save_checkpoint`]), on which
+//! [`Subscription`] and
+//! [`ProjectionRunner`](crate::ProjectionRunner) are built; the SQL stores
+//! also keep read models in their own database exactly once
+//! ([`read_model`]).
 
 pub mod admission;
 pub(crate) mod commits;

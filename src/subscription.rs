@@ -55,7 +55,7 @@ pub const STOP_LATENCY: Duration = Duration::from_millis(100);
 /// - **Holds its store by value**, so it can move to another thread: pass
 ///   a clone of a store handle (O(1) for the stores of Dvent), an
 ///   `Arc<dyn EventStore<D>>`, or use
-///   [`EventStore::subscribe`](EventStore::subscribe).
+///   [`EventStore::subscribe`].
 /// - **Items:** each is a [`Recorded`] event (with its global position) or
 ///   the error of a read that failed. An error does not end the
 ///   subscription: the next call tries again from the same position (so a
