@@ -242,17 +242,21 @@ impl<S: Clone, D> ProjectionRunner<S, D> {
             let page = store.read_all(after, DEFAULT_PAGE_SIZE)?;
             check_runs_on(after, &page)?;
             let full = page.len() == DEFAULT_PAGE_SIZE;
-            // A page that no longer follows the state (reset meanwhile) is
-            // read again from where the state is.
-            applied += self.apply(&page).unwrap_or(0) as u64;
+            match self.apply(&page) {
+                Some(count) => applied += count as u64,
+                // The state was reset meanwhile: read again from where it is.
+                None => continue,
+            }
             if !full {
                 return Ok(applied);
             }
         }
     }
 
-    /// Goes back to the initial state at position 0 (a follower then
-    /// starts again from there too). Time: one clone of the initial state.
+    /// Goes back to the initial state at position 0. A follower replays
+    /// from there when the next event is committed;
+    /// [`rebuild`](Self::rebuild) replays at once. Time: one clone of the
+    /// initial state.
     pub fn reset(&self) {
         let mut at = self.lock();
         at.state = self.projection.initial().clone();
@@ -301,16 +305,19 @@ impl<S: Clone, D> ProjectionRunner<S, D> {
         true
     }
 
-    /// Applies the events of `page` after the state's position; `None` when
-    /// the page does not run on from it (the runner was reset, or another
-    /// applier is behind it), else how many it applied.
+    /// Applies the events of `page` after the state's position and returns
+    /// how many it applied (0 when the state is past them all); `None` when
+    /// they do not run on from the state's position (the runner was reset
+    /// meanwhile).
     fn apply(&self, page: &[Recorded<D>]) -> Option<usize> {
         let mut at = self.lock();
         let fresh: &[Recorded<D>] = {
             let skip = page.partition_point(|r| r.position <= at.position);
             &page[skip..]
         };
-        let first = fresh.first()?;
+        let Some(first) = fresh.first() else {
+            return Some(0);
+        };
         if first.position != at.position + 1 {
             return None;
         }
@@ -519,7 +526,9 @@ mod tests {
         assert_eq!(runner.apply(&[at(1, "A"), at(2, "B")]), Some(2));
         // Already applied: skipped; the rest applied once.
         assert_eq!(runner.apply(&[at(2, "B"), at(3, "C")]), Some(1));
-        assert_eq!(runner.apply(&[at(3, "C")]), None);
+        assert_eq!(runner.apply(&[at(3, "C")]), Some(0));
+        assert_eq!(runner.apply(&[]), Some(0));
+        assert_eq!(runner.apply(&[at(5, "E")]), None);
         assert_eq!(
             runner.state().into_iter().collect::<Vec<_>>(),
             ["A", "B", "C"]

@@ -567,8 +567,9 @@ mod tests {
         let stopped = Instant::now();
         stop.stop();
         assert_eq!(reader.join().unwrap(), 0);
+        // About STOP_LATENCY; more only on a very busy machine.
         assert!(
-            stopped.elapsed() < STOP_LATENCY * 3,
+            stopped.elapsed() < STOP_LATENCY * 5,
             "{:?}",
             stopped.elapsed()
         );

@@ -11,8 +11,16 @@ use super::{StoreError, admission, shortened};
 /// variable that wakes the threads waiting for it to pass a position.
 #[derive(Debug, Default)]
 pub(crate) struct CommitSignal {
-    last: Mutex<u64>,
+    known: Mutex<Known>,
     moved: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct Known {
+    /// The last position known to be committed.
+    last: u64,
+    /// How many times the waiters were nudged.
+    nudges: u64,
 }
 
 impl CommitSignal {
@@ -20,9 +28,9 @@ impl CommitSignal {
     /// value than the one known changes nothing) and wakes the waiters.
     /// Time: O(1) plus the wake-ups.
     pub(crate) fn publish(&self, last: u64) {
-        let mut known = self.last.lock().unwrap_or_else(PoisonError::into_inner);
-        if last > *known {
-            *known = last;
+        let mut known = self.lock();
+        if last > known.last {
+            known.last = last;
             self.moved.notify_all();
         }
     }
@@ -30,14 +38,15 @@ impl CommitSignal {
     /// Wakes the waiters without a new position (so that they look again
     /// at whatever else they watch). Time: O(the wake-ups).
     pub(crate) fn nudge(&self) {
-        let _known = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut known = self.lock();
+        known.nudges = known.nudges.wrapping_add(1);
         self.moved.notify_all();
     }
 
     /// The last position known. Time: O(1).
     #[cfg(test)]
     pub(crate) fn last(&self) -> u64 {
-        *self.last.lock().unwrap_or_else(PoisonError::into_inner)
+        self.lock().last
     }
 
     /// Waits until the last position known is greater than `after`, or
@@ -46,23 +55,28 @@ impl CommitSignal {
     /// the clock waits without limit.
     pub(crate) fn wait_after(&self, after: u64, timeout: Duration) -> u64 {
         let deadline = Instant::now().checked_add(timeout);
-        let mut known = self.last.lock().unwrap_or_else(PoisonError::into_inner);
-        if *known > after {
-            return *known;
+        let mut known = self.lock();
+        let nudges = known.nudges;
+        // Spurious wake-ups of the condition variable are waited out.
+        while known.last <= after && known.nudges == nudges {
+            let wait = match deadline {
+                Some(deadline) => deadline.saturating_duration_since(Instant::now()),
+                None => Duration::from_secs(3600),
+            };
+            if wait.is_zero() {
+                break;
+            }
+            known = self
+                .moved
+                .wait_timeout(known, wait)
+                .map(|(guard, _)| guard)
+                .unwrap_or_else(|e| e.into_inner().0);
         }
-        let wait = match deadline {
-            Some(deadline) => deadline.saturating_duration_since(Instant::now()),
-            None => Duration::from_secs(3600),
-        };
-        if wait.is_zero() {
-            return *known;
-        }
-        known = self
-            .moved
-            .wait_timeout(known, wait)
-            .map(|(guard, _)| guard)
-            .unwrap_or_else(|e| e.into_inner().0);
-        *known
+        known.last
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Known> {
+        self.known.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
