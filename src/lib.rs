@@ -56,9 +56,12 @@ mod execute;
 mod expected_version;
 mod handler;
 mod name;
+pub mod projection;
 mod publisher;
 mod repository;
+mod stop;
 pub mod store;
+pub mod subscription;
 pub mod testing;
 
 pub use aggregate::Aggregate;
@@ -73,13 +76,17 @@ pub use execute::ExecuteError;
 pub use expected_version::ExpectedVersion;
 pub use handler::{CommandFn, CommandHandler};
 pub use name::Name;
+pub use projection::{Follower, Projection, ProjectionRunner};
 pub use publisher::{PublishError, Publisher};
 pub use repository::{DEFAULT_MAX_ATTEMPTS, LoadError, Repository};
+pub use stop::StopHandle;
 #[cfg(feature = "postgres")]
 pub use store::PostgresEventStore;
 #[cfg(feature = "sqlite")]
 pub use store::SqliteEventStore;
-pub use store::{EventStore, InMemoryEventStore, StoreError, StreamInfo};
+pub use store::read_model::{ReadModelError, ReadModelProgress};
+pub use store::{EventStore, InMemoryEventStore, Recorded, StoreError, StreamInfo};
+pub use subscription::{DurableSubscription, Subscription};
 
 /// The README's Rust example, compiled and run as a doctest.
 #[cfg(doctest)]

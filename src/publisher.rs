@@ -1,4 +1,6 @@
-//! Publishers: functions a store calls with each event after saving it.
+//! Publishers: functions a store calls with each event after saving it, in
+//! the saving process only (see [`Publisher`]; subscriptions are the durable
+//! way).
 
 use std::error::Error;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -10,6 +12,25 @@ use crate::event::Event;
 pub type PublishError = Box<dyn Error + Send + Sync>;
 
 /// A function a store calls with each saved event, after the write.
+///
+/// A publisher is **in-process and after the commit**: the store handle
+/// that saved a batch calls it, in the saving thread, once the batch is
+/// committed. It is at most once and not durable: it delivers nothing for
+/// events saved by another process (another application instance on the
+/// same PostgreSQL database, another program on the same SQLite file) or
+/// through another handle without this publisher, nothing for events saved
+/// while this process was down, and nothing again for an event whose call
+/// failed or whose process stopped right after the commit. Use it for
+/// notifications that may be missed (a cache to invalidate, a view to
+/// refresh).
+///
+/// To act on every event, whoever saved it and whenever, read the store
+/// instead: a [`Subscription`](crate::Subscription) (catch-up from a
+/// position, then live), a
+/// [`DurableSubscription`](crate::DurableSubscription) (at least once,
+/// resuming after a checkpoint kept in the store), a
+/// [`ProjectionRunner`](crate::ProjectionRunner), or a read model in the
+/// store's own database (the SQL stores' `run_read_model`, exactly once).
 ///
 /// A publisher that returns an error or panics is logged (target
 /// `dvent::publisher`, level error) and never undoes or loses the write.

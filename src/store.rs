@@ -12,19 +12,32 @@
 //! Every store accepts the same events, by the rule of [`admission`], so
 //! that what one accepted reads back equal; the SQL stores share the row
 //! format of the `codec` module (internal).
+//!
+//! For the read side every store also gives a commit hook
+//! ([`EventStore::wait_for_commit`]) and checkpoints by name
+//! ([`EventStore::checkpoint`], [`EventStore::save_checkpoint`]), on which
+//! [`Subscription`] and
+//! [`ProjectionRunner`](crate::ProjectionRunner) are built; the SQL stores
+//! also keep read models in their own database exactly once
+//! ([`read_model`]).
 
 pub mod admission;
+pub(crate) mod commits;
 // The row codec is the stores' own business, not part of the public API; it
 // stays reachable (hidden from the docs) for the fuzz target in fuzz/.
 #[doc(hidden)]
 pub mod codec;
 mod error;
+mod forward;
 mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod read;
+pub mod read_model;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+
+use std::time::Duration;
 
 use imbl::Vector;
 use jiff::Timestamp;
@@ -41,6 +54,7 @@ pub use sqlite::SqliteEventStore;
 use crate::data::Data;
 use crate::event::Event;
 use crate::expected_version::ExpectedVersion;
+use crate::subscription::Subscription;
 
 /// One stream as listed by [`EventStore::streams`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -254,6 +268,115 @@ pub trait EventStore<D = Data>: Send + Sync {
     ///
     /// Backend errors.
     fn streams(&self, start: u64) -> Result<Vec<StreamInfo>, StoreError>;
+
+    /// Waits until the store holds an event after the global position
+    /// `after`, or until `timeout` elapses, and returns the store's last
+    /// global position then: greater than `after` as soon as an event after
+    /// it is committed, by this process or (for the SQL stores) any other;
+    /// at most `after` only when the wait timed out. A zero timeout asks
+    /// for the last position at once. The read side's "notify me of
+    /// commits" hook, under [`Subscription`]: read the events after `after`
+    /// with [`read_all`](EventStore::read_all) once it returns more.
+    ///
+    /// How each store notices a commit, and the cost of a wait:
+    /// [`InMemoryEventStore`]: a condition variable, woken by each save;
+    /// [`SqliteEventStore`]: a connection of its own polls SQLite's
+    /// `PRAGMA data_version` every 2 ms (it changes when any connection, in
+    /// any process, commits to the file), then reads the largest position
+    /// (an in-memory database polls the largest position);
+    /// `PostgresEventStore`: `LISTEN` on a connection of its own, woken by
+    /// a notification each save sends at its commit, with a poll every
+    /// 500 ms should one be missed.
+    ///
+    /// A store may return a little after the event committed (the poll's
+    /// interval), and may return early with no new event (a spurious
+    /// wake-up): read, and wait again.
+    ///
+    /// # Errors
+    ///
+    /// Backend errors.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use dvent::{vector, Event, EventStore, ExpectedVersion, InMemoryEventStore};
+    ///
+    /// let store = InMemoryEventStore::new();
+    /// assert_eq!(store.wait_for_commit(0, Duration::ZERO)?, 0);
+    /// let writer = store.clone();
+    /// let thread = std::thread::spawn(move || {
+    ///     writer.append("s", &vector![Event::new("A")], ExpectedVersion::Any)
+    /// });
+    /// let mut last = 0;
+    /// while last == 0 {
+    ///     last = store.wait_for_commit(0, Duration::from_secs(5))?;
+    /// }
+    /// assert_eq!(last, 1);
+    /// thread.join().unwrap()?;
+    /// # Ok::<(), dvent::StoreError>(())
+    /// ```
+    fn wait_for_commit(&self, after: u64, timeout: Duration) -> Result<u64, StoreError>;
+
+    /// The position stored under the checkpoint `name`, or 0 when there is
+    /// none (nor can be: a name that breaks the rule of [`admission`] has
+    /// none). A checkpoint is kept in the store itself, beside the events
+    /// (the SQL stores: table `dvent_checkpoints`), so it lasts as long as
+    /// they do. Time: one index look-up.
+    ///
+    /// # Errors
+    ///
+    /// Backend errors.
+    fn checkpoint(&self, name: &str) -> Result<u64, StoreError>;
+
+    /// Stores `position` under the checkpoint `name`, replacing what was
+    /// there (going back, to 0 say, is allowed: a rebuild does it).
+    /// Durable as a save is. Time: one index look-up and write.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::InvalidCheckpoint`] for a name that breaks the rule
+    /// for stream ids or a position above
+    /// [`admission::MAX_CHECKPOINT_POSITION`], [`StoreError::ReadOnly`] on
+    /// a store opened read-only, and backend errors. Nothing was written.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use dvent::{EventStore, InMemoryEventStore};
+    ///
+    /// let store = InMemoryEventStore::new();
+    /// assert_eq!(store.checkpoint("todo-list")?, 0);
+    /// store.save_checkpoint("todo-list", 42)?;
+    /// assert_eq!(store.checkpoint("todo-list")?, 42);
+    /// assert!(store.save_checkpoint("", 1).is_err());
+    /// # Ok::<(), dvent::StoreError>(())
+    /// ```
+    fn save_checkpoint(&self, name: &str, position: u64) -> Result<(), StoreError>;
+
+    /// A [`Subscription`] to every event after the global position `after`
+    /// (0: from the first), on a clone of this handle (for the stores of
+    /// Dvent, O(1)): it reads what is stored page by page, then waits for
+    /// new events. Reads nothing until the first call to `next`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use dvent::{vector, Event, EventStore, ExpectedVersion, InMemoryEventStore};
+    ///
+    /// let store = InMemoryEventStore::new();
+    /// store.append("s", &vector![Event::new("A"), Event::new("B")], ExpectedVersion::Any)?;
+    /// let mut subscription = store.subscribe(1);
+    /// let next = subscription.next().expect("B is stored")?;
+    /// assert_eq!((next.position, next.event.event_type()), (2, "B"));
+    /// # Ok::<(), dvent::StoreError>(())
+    /// ```
+    fn subscribe(&self, after: u64) -> Subscription<Self, D>
+    where
+        Self: Sized + Clone,
+    {
+        Subscription::new(self.clone(), after)
+    }
 }
 
 /// Checks a batch against a stream at version `current` and returns the

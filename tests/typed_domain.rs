@@ -536,6 +536,18 @@ impl EventStore<TodoEvent> for Flaky {
     fn streams(&self, start: u64) -> Result<Vec<StreamInfo>, StoreError> {
         self.inner.streams(start)
     }
+
+    fn wait_for_commit(&self, after: u64, timeout: std::time::Duration) -> Result<u64, StoreError> {
+        self.inner.wait_for_commit(after, timeout)
+    }
+
+    fn checkpoint(&self, name: &str) -> Result<u64, StoreError> {
+        self.inner.checkpoint(name)
+    }
+
+    fn save_checkpoint(&self, name: &str, position: u64) -> Result<(), StoreError> {
+        self.inner.save_checkpoint(name, position)
+    }
 }
 
 #[test]

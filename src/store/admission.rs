@@ -10,6 +10,7 @@
 //! | payload, written as JSON | arrays and maps nested at most [`MAX_PAYLOAD_DEPTH`] deep | `serde_json` refuses to read 128 levels or more |
 //! | | finite numbers only | JSON has no NaN or infinity: `serde_json` writes one as `null`, which reads back as an error or as `None` |
 //! | | writable by `serde_json` at all | map keys must be text, numbers, bools, chars or unit variants; the payload's `Serialize` must not fail |
+//! | checkpoint ([`check_checkpoint`]) | a name as a stream id; a position at most [`MAX_CHECKPOINT_POSITION`] | the same; an SQL `BIGINT` holds the position |
 //!
 //! [`prepare_batch`](super::prepare_batch), which every store calls before
 //! it writes, applies the rule and refuses a batch that breaks it with
@@ -47,11 +48,13 @@
 //! assert!(store.is_empty());
 //! ```
 
+mod checkpoint;
 mod payload;
 
 use jiff::Timestamp;
 use serde::Serialize;
 
+pub use checkpoint::{CheckpointProblem, MAX_CHECKPOINT_POSITION, check_checkpoint};
 pub use payload::PayloadProblem;
 
 use crate::event::Event;

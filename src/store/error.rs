@@ -90,6 +90,17 @@ pub enum StoreError {
         /// What is wrong with it.
         problem: super::admission::NameProblem,
     },
+    /// A checkpoint that no store may hold (see
+    /// [`admission::check_checkpoint`](super::admission::check_checkpoint)):
+    /// its name breaks the rule for stream ids, or its position is too
+    /// large. Nothing was written.
+    #[error("checkpoint {name:?} cannot be stored: {problem}")]
+    InvalidCheckpoint {
+        /// The name, cut to its first 64 characters (with `…`) when longer.
+        name: String,
+        /// What is wrong with it.
+        problem: super::admission::CheckpointProblem,
+    },
     /// An event that no store may hold, because it would not read back as
     /// written (see [`admission`](super::admission)): its type, its
     /// timestamp or its payload breaks the rule.

@@ -2,13 +2,15 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
 
 use imbl::{HashMap, Vector};
 use jiff::Timestamp;
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::commits::{CommitSignal, check_checkpoint, may_name_a_checkpoint};
 use super::{EventStore, Recorded, StoreError, StreamInfo, admit, check_retry, place};
 use crate::data::Data;
 use crate::event::Event;
@@ -67,6 +69,10 @@ pub struct InMemoryEventStore<D = Data> {
 
 struct Shared<D> {
     state: RwLock<State<D>>,
+    /// The last position committed, for `wait_for_commit`.
+    commits: CommitSignal,
+    /// The checkpoints by name.
+    checkpoints: Mutex<std::collections::HashMap<String, u64>>,
 }
 
 struct State<D> {
@@ -148,6 +154,8 @@ impl<D: Clone> InMemoryEventStore<D> {
                     },
                     event_ids: HashSet::new(),
                 }),
+                commits: CommitSignal::default(),
+                checkpoints: Mutex::new(std::collections::HashMap::new()),
             }),
             publisher: None,
         }
@@ -304,7 +312,7 @@ impl<D: Clone + Serialize + Send + Sync> EventStore<D> for InMemoryEventStore<D>
         events: &Vector<Event<D>>,
         expected: ExpectedVersion,
     ) -> Result<Vec<Event<D>>, StoreError> {
-        let (stored, previous) = {
+        let (stored, previous, last) = {
             // Writers never change the state piecewise: they build the next
             // snapshot beside it and swap it in with steps that cannot panic
             // (below). So a writer that panicked while holding the lock (a
@@ -347,9 +355,11 @@ impl<D: Clone + Serialize + Send + Sync> EventStore<D> for InMemoryEventStore<D>
             // drop runs no code under the lock).
             state.event_ids.extend(stored.iter().map(Event::id));
             let previous = std::mem::replace(&mut state.snapshot, next);
-            (stored, previous)
+            let last = state.snapshot.log.len() as u64;
+            (stored, previous, last)
         };
         drop(previous);
+        self.shared.commits.publish(last);
         publish_all(self.publisher.as_ref(), &stored);
         Ok(stored)
     }
@@ -460,6 +470,51 @@ impl<D: Clone + Serialize + Send + Sync> EventStore<D> for InMemoryEventStore<D>
                 timestamp: *timestamp,
             })
             .collect())
+    }
+
+    /// As [`EventStore::wait_for_commit`]: a condition variable that every
+    /// save on this store (any handle) wakes after its write. Time: O(1)
+    /// when an event is there; otherwise the wait.
+    ///
+    /// # Errors
+    ///
+    /// Never.
+    fn wait_for_commit(&self, after: u64, timeout: Duration) -> Result<u64, StoreError> {
+        Ok(self.shared.commits.wait_after(after, timeout))
+    }
+
+    /// As [`EventStore::checkpoint`], kept in memory with the events.
+    /// Time: O(1).
+    ///
+    /// # Errors
+    ///
+    /// Never.
+    fn checkpoint(&self, name: &str) -> Result<u64, StoreError> {
+        if !may_name_a_checkpoint(name) {
+            return Ok(0);
+        }
+        let checkpoints = self
+            .shared
+            .checkpoints
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        Ok(checkpoints.get(name).copied().unwrap_or(0))
+    }
+
+    /// As [`EventStore::save_checkpoint`], kept in memory with the events.
+    /// Time: O(1).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::InvalidCheckpoint`].
+    fn save_checkpoint(&self, name: &str, position: u64) -> Result<(), StoreError> {
+        check_checkpoint(name, position)?;
+        self.shared
+            .checkpoints
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(name.to_string(), position);
+        Ok(())
     }
 }
 

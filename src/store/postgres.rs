@@ -133,6 +133,9 @@ use crate::name::Name;
 use crate::publisher::{PublishError, Publisher, publish_all};
 
 mod read;
+mod read_model;
+mod read_side;
+mod watch;
 
 /// The schema version this build writes and reads.
 pub const SCHEMA_VERSION: i64 = 1;
@@ -302,6 +305,8 @@ struct Shared {
     schema: Option<String>,
     limits: Limits,
     connection_timeout: Duration,
+    /// Noticing commits (see the `watch` module).
+    watch: Arc<watch::Watch>,
 }
 
 /// The time limits a store's connections and transactions run under.
@@ -388,6 +393,7 @@ impl<D> PostgresEventStore<D> {
             statement: options.statement_timeout,
         };
         let sql = Sql::new(options.schema.as_deref(), limits);
+        let listener_config = config.clone();
         let manager = Manager {
             config,
             session: limits.settings(false),
@@ -402,6 +408,18 @@ impl<D> PostgresEventStore<D> {
             &sql,
             limits,
         )?;
+        read_side::create_tables(&mut connection.client, &sql.read_side, limits)?;
+        let schema = match &options.schema {
+            Some(schema) => schema.clone(),
+            None => {
+                watch::current_schema(&mut connection.client).map_err(|e| pg_error(e, limits))?
+            }
+        };
+        let watch = watch::Watch::new(
+            listener_config,
+            watch::channel(&schema),
+            sql.read_side.last_position.clone(),
+        );
         drop(connection);
         let pool = r2d2::Pool::builder()
             .max_size(options.max_connections)
@@ -419,6 +437,7 @@ impl<D> PostgresEventStore<D> {
                 schema: options.schema,
                 limits,
                 connection_timeout: options.connection_timeout,
+                watch: Arc::new(watch),
             }),
             publisher: None,
         })
@@ -503,7 +522,8 @@ impl<D> PostgresEventStore<D> {
         }
         let q = quote(schema);
         tx.batch_execute(&format!(
-            "DROP TABLE IF EXISTS {q}.events, {q}.streams, {q}.dvent_store; SAVEPOINT dvent_tables"
+            "DROP TABLE IF EXISTS {q}.events, {q}.streams, {q}.dvent_store, {q}.dvent_checkpoints; \
+             SAVEPOINT dvent_tables"
         ))
         .map_err(fail)?;
         match tx.batch_execute(&format!("DROP SCHEMA {q}")) {
@@ -702,6 +722,8 @@ struct Sql {
     stream_page: String,
     last_event: String,
     streams: String,
+    /// The read side's: checkpoints, the largest position.
+    read_side: read_side::ReadSql,
 }
 
 impl Sql {
@@ -740,6 +762,7 @@ impl Sql {
                 );
                 INSERT INTO {p}dvent_store (id, schema_version) VALUES (1, {SCHEMA_VERSION});"
             ),
+            read_side: read_side::ReadSql::new(&p),
             version: format!("SELECT schema_version FROM {p}dvent_store WHERE id = 1"),
             current_version: format!("SELECT version FROM {p}streams WHERE stream_id = $1::text"),
             lock: format!("SELECT id FROM {p}dvent_store WHERE id = 1 FOR UPDATE"),
@@ -752,16 +775,21 @@ impl Sql {
                         ARRAY(SELECT event_id::text FROM {p}events
                               WHERE event_id = ANY($2::text[]::uuid[]))"
             ),
+            // Also notifies the store's channel ($11) with the batch's last
+            // position: delivered at the commit (see the `watch` module).
             write: format!(
                 "WITH stream AS (
                     INSERT INTO {p}streams (number, stream_id, timestamp, version)
                     VALUES ($1::bigint, $2::text, $3::text, $4::bigint)
                     ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version
+                ), written AS (
+                    INSERT INTO {p}events (position, event_id, stream_id, version, type, timestamp, data)
+                    SELECT b.position, b.event_id::uuid, $2::text, b.version, b.type, b.timestamp, b.data::json
+                    FROM UNNEST($5::bigint[], $6::text[], $7::bigint[], $8::text[], $9::text[], $10::text[])
+                        AS b(position, event_id, version, type, timestamp, data)
+                    RETURNING position
                 )
-                INSERT INTO {p}events (position, event_id, stream_id, version, type, timestamp, data)
-                SELECT b.position, b.event_id::uuid, $2::text, b.version, b.type, b.timestamp, b.data::json
-                FROM UNNEST($5::bigint[], $6::text[], $7::bigint[], $8::text[], $9::text[], $10::text[])
-                    AS b(position, event_id, version, type, timestamp, data)"
+                SELECT pg_notify($11::text, MAX(position)::text) FROM written"
             ),
             // The events of the stream from the one with the batch's first
             // id (none when another stream holds it): two index look-ups
@@ -1148,7 +1176,8 @@ where
         let event_ids: Vec<&str> = encoded.iter().map(|v| v.event_id.as_str()).collect();
         let new_version = versions.last().copied().unwrap_or_default();
         let write = open.prepared(&sql.write)?;
-        let params: [&(dyn ToSql + Sync); 10] = [
+        let channel = self.shared.watch.channel();
+        let params: [&(dyn ToSql + Sync); 11] = [
             &next_number,
             &stream_id,
             &timestamps[0],
@@ -1159,6 +1188,7 @@ where
             &types,
             &timestamps,
             &data,
+            &channel,
         ];
         open.client().execute(&write, &params)?;
         Ok((batch, true))
@@ -1363,6 +1393,41 @@ where
                 })
             })
             .collect()
+    }
+
+    /// As [`EventStore::wait_for_commit`]: `LISTEN` on a connection of its
+    /// own (one thread for the store and its clones, started by the first
+    /// wait), woken by the `pg_notify` every save sends at its commit, with
+    /// a read of the largest position every 500 ms should a notification be
+    /// missed; waits poll through the pool while that connection is down.
+    /// Time: no round trip while listening (the position known may lag a
+    /// notification's delay behind the server's).
+    ///
+    /// # Errors
+    ///
+    /// Backend errors of the polls made while not listening.
+    fn wait_for_commit(&self, after: u64, timeout: Duration) -> Result<u64, StoreError> {
+        self.wait_commit(after, timeout)
+    }
+
+    /// As [`EventStore::checkpoint`]: one primary-key look-up in
+    /// `dvent_checkpoints`.
+    ///
+    /// # Errors
+    ///
+    /// Backend errors, [`StoreError::Corrupt`] for a stored position below 0.
+    fn checkpoint(&self, name: &str) -> Result<u64, StoreError> {
+        self.read_checkpoint(name)
+    }
+
+    /// As [`EventStore::save_checkpoint`]: one upsert in
+    /// `dvent_checkpoints`, committed on its own.
+    ///
+    /// # Errors
+    ///
+    /// As [`EventStore::save_checkpoint`].
+    fn save_checkpoint(&self, name: &str, position: u64) -> Result<(), StoreError> {
+        self.write_checkpoint(name, position)
     }
 }
 

@@ -23,8 +23,17 @@
 //!     timestamp TEXT    NOT NULL,      -- its first event's timestamp
 //!     version   INTEGER NOT NULL       -- its last event's version
 //! );
+//! CREATE TABLE dvent_checkpoints (     -- checkpoints by name (the read side)
+//!     name      TEXT    PRIMARY KEY,
+//!     position  INTEGER NOT NULL       -- a global position
+//! );
 //! PRAGMA user_version = 1;             -- the schema version
 //! ```
+//!
+//! `dvent_checkpoints` is created (`IF NOT EXISTS`) whenever a store opens
+//! a file for writing, so a file made before it existed gets it and stays
+//! at version 1: releases that do not know the table open the file as
+//! before.
 //!
 //! The values are written as the [`codec`] module
 //! describes. Positions and stream numbers are given by the store inside the
@@ -113,8 +122,11 @@ use crate::expected_version::ExpectedVersion;
 use crate::name::Name;
 use crate::publisher::{PublishError, Publisher, publish_all};
 
+mod checkpoint;
 mod file;
 mod read;
+mod read_model;
+mod watch;
 
 /// The schema version this build writes and reads.
 pub const SCHEMA_VERSION: i64 = 1;
@@ -216,6 +228,9 @@ pub struct SqliteEventStore<D = Data> {
     /// The file the connection opened, to notice it being deleted or
     /// replaced (`None` in memory).
     file: Option<Arc<file::FileId>>,
+    /// The connection `wait_for_commit` watches (see the `watch` module): a
+    /// second one on a file opened for writing, else `connection` itself.
+    watch: Arc<Mutex<Connection>>,
 }
 
 impl<D> SqliteEventStore<D> {
@@ -259,7 +274,9 @@ impl<D> SqliteEventStore<D> {
                 },
                 other => other,
             })?;
-        Ok(SqliteEventStore::make(connection, Some(Arc::from(path))))
+        let mut store = SqliteEventStore::make(connection, Some(Arc::from(path)));
+        store.watch = Arc::new(Mutex::new(watch::open_watch(path)?));
+        Ok(store)
     }
 
     /// Opens a new, empty store in memory; it lasts as long as its handles.
@@ -275,8 +292,10 @@ impl<D> SqliteEventStore<D> {
     }
 
     fn make(connection: Connection, path: Option<Arc<Path>>) -> Self {
+        let connection = Arc::new(Mutex::new(connection));
         SqliteEventStore {
-            connection: Arc::new(Mutex::new(connection)),
+            watch: Arc::clone(&connection),
+            connection,
             file: path.as_deref().and_then(file::FileId::of).map(Arc::new),
             path,
             publisher: None,
@@ -384,6 +403,9 @@ fn set_up(mut connection: Connection) -> Result<Connection, StoreError> {
         }
         tx.commit().map_err(backend)?;
     }
+    connection
+        .execute_batch(checkpoint::CHECKPOINTS)
+        .map_err(backend)?;
     Ok(connection)
 }
 
@@ -728,6 +750,40 @@ where
         }
         Ok(streams)
     }
+
+    /// As [`EventStore::wait_for_commit`]: on a file, a connection of its
+    /// own polls `PRAGMA data_version` every 2 ms, which sees the commits of
+    /// every connection in every process; in memory, the largest position
+    /// is polled. Time: per poll, one pragma (plus one index look-up when
+    /// something was committed); saves never wait for it on a file.
+    ///
+    /// # Errors
+    ///
+    /// Backend errors.
+    fn wait_for_commit(&self, after: u64, timeout: Duration) -> Result<u64, StoreError> {
+        self.wait_commit(after, timeout)
+    }
+
+    /// As [`EventStore::checkpoint`]: one primary-key look-up in
+    /// `dvent_checkpoints`.
+    ///
+    /// # Errors
+    ///
+    /// Backend errors, [`StoreError::Corrupt`] for a stored position below 0.
+    fn checkpoint(&self, name: &str) -> Result<u64, StoreError> {
+        self.read_checkpoint(name)
+    }
+
+    /// As [`EventStore::save_checkpoint`]: one upsert in
+    /// `dvent_checkpoints`, durable as a save is.
+    ///
+    /// # Errors
+    ///
+    /// As [`EventStore::save_checkpoint`], [`StoreError::ReadOnly`] on a
+    /// store opened read-only and [`StoreError::FileMoved`] as for a save.
+    fn save_checkpoint(&self, name: &str, position: u64) -> Result<(), StoreError> {
+        self.write_checkpoint(name, position)
+    }
 }
 
 impl<D> Clone for SqliteEventStore<D> {
@@ -740,6 +796,7 @@ impl<D> Clone for SqliteEventStore<D> {
             publisher: self.publisher.clone(),
             read_only: self.read_only,
             file: self.file.clone(),
+            watch: Arc::clone(&self.watch),
         }
     }
 }

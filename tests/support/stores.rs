@@ -225,5 +225,21 @@ pub mod postgres {
         fn streams(&self, start: u64) -> Result<Vec<StreamInfo>, StoreError> {
             self.store.streams(start)
         }
+
+        fn wait_for_commit(
+            &self,
+            after: u64,
+            timeout: std::time::Duration,
+        ) -> Result<u64, StoreError> {
+            self.store.wait_for_commit(after, timeout)
+        }
+
+        fn checkpoint(&self, name: &str) -> Result<u64, StoreError> {
+            self.store.checkpoint(name)
+        }
+
+        fn save_checkpoint(&self, name: &str, position: u64) -> Result<(), StoreError> {
+            self.store.save_checkpoint(name, position)
+        }
     }
 }

@@ -105,5 +105,21 @@ mod pg {
         fn streams(&self, start: u64) -> Result<Vec<StreamInfo>, StoreError> {
             self.0.streams(start)
         }
+
+        fn wait_for_commit(
+            &self,
+            after: u64,
+            timeout: std::time::Duration,
+        ) -> Result<u64, StoreError> {
+            self.0.wait_for_commit(after, timeout)
+        }
+
+        fn checkpoint(&self, name: &str) -> Result<u64, StoreError> {
+            self.0.checkpoint(name)
+        }
+
+        fn save_checkpoint(&self, name: &str, position: u64) -> Result<(), StoreError> {
+            self.0.save_checkpoint(name, position)
+        }
     }
 }
