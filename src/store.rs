@@ -175,7 +175,7 @@ pub trait EventStore<D = Data>: Send + Sync {
     ///
     /// # Errors
     ///
-    /// As [`get_events`](EventStore::events).
+    /// As [`events`](EventStore::events).
     ///
     /// # Example
     ///
@@ -205,7 +205,7 @@ pub trait EventStore<D = Data>: Send + Sync {
     ///
     /// # Errors
     ///
-    /// As [`get_events`](EventStore::events).
+    /// As [`events`](EventStore::events).
     ///
     /// # Example
     ///
@@ -258,7 +258,7 @@ pub trait EventStore<D = Data>: Send + Sync {
     ///
     /// # Errors
     ///
-    /// As [`get_events`](EventStore::events).
+    /// As [`events`](EventStore::events).
     fn last_event(&self, stream_id: &str) -> Result<Option<Event<D>>, StoreError>;
 
     /// The streams in the order they were created, skipping the first

@@ -1,6 +1,6 @@
 //! Bounded reads on every store (memory, SQLite, and PostgreSQL when
 //! `DVENT_POSTGRES_URL` is set): pages read one after another give exactly
-//! what `get_events` gives, with positions 1, 2, 3, …; reading past the end
+//! what `events` gives, with positions 1, 2, 3, …; reading past the end
 //! gives empty pages; and a save on a clone of the store proceeds between
 //! two pages of one read.
 

@@ -15,7 +15,7 @@
 //! `limit` was the end of what was stored when it was read.
 //!
 //! Pages read one after another concatenate to the same events as one
-//! [`get_events`](EventStore::events) (which holds them all at once),
+//! [`events`](EventStore::events) (which holds them all at once),
 //! plus whatever was saved in between: events are only ever appended, so
 //! a later page never repeats or skips one.
 

@@ -73,7 +73,7 @@
 //!   Readers never wait for writers (WAL). A long read waits for a save, and
 //!   a save for it, one page at a time only: reads go page by page
 //!   ([`read_all`](crate::EventStore::read_all),
-//!   [`get_events`](crate::EventStore::events) in pages of 1,024),
+//!   [`events`](crate::EventStore::events) in pages of 1,024),
 //!   releasing the connection between pages.
 //! - **A moved file.** A save on a store whose file was deleted, renamed or
 //!   replaced since it was opened fails with [`StoreError::FileMoved`]

@@ -9,7 +9,7 @@ use crate::event::Event;
 use crate::store::codec::{self, Decoder};
 use crate::store::{Recorded, StoreError};
 
-/// How many events [`get_events`](crate::EventStore::events) reads per
+/// How many events [`events`](crate::EventStore::events) reads per
 /// query: between two, the connection's lock is released, so a save on a
 /// clone waits for at most one page's read.
 pub(super) const GET_EVENTS_PAGE: usize = 1_024;
