@@ -29,6 +29,11 @@ def dep_notebook(crate_dir):
         # feature, so no C library is compiled at each kernel start.
         nbformat.v4.new_code_cell(
             f':dep dvent = {{ path = "{crate_dir}", default-features = false }}'),
+        # 03-projections.ipynb's chart: plotters, drawn to SVG (its
+        # second cell), so that it too is a cache hit in a new container.
+        nbformat.v4.new_code_cell(
+            ':dep plotters = { version = "0.3", default-features = false, '
+            'features = ["svg_backend", "line_series"] }'),
         nbformat.v4.new_code_cell('println!("kernel ready");'),
     ]
     return nb

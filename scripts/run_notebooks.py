@@ -187,6 +187,23 @@ def has_text(needle: str) -> Callable:
     return lambda nb: any(needle in t for t in texts(nb, "text/plain"))
 
 
+def has_svg_chart(*labels: str) -> Callable:
+    """An image/svg+xml output (a chart drawn to SVG) with at least one line
+    (a polyline) and every one of `labels` as text."""
+    def check(nb) -> bool:
+        for svg in texts(nb, "image/svg+xml"):
+            if "<svg" in svg and "<polyline" in svg and all(
+                    re.search(rf">\s*{re.escape(label)}\s*<", svg) for label in labels):
+                return True
+        return False
+    return check
+
+
+def has_html(*needles: str) -> Callable:
+    """An HTML output holding every one of `needles`."""
+    return lambda nb: any(all(n in html for n in needles) for html in texts(nb, "text/html"))
+
+
 def has_block(kind: str, caption: str | None = None, columns: str | None = None) -> Callable:
     """An HTML output of a dvent display block of this kind with a table
     whose timestamps (the cells of a `timestamp` or `first event at` column
@@ -319,6 +336,15 @@ EXPECTATIONS: dict[str, list[tuple[str, Callable]]] = {
         ("events of two streams, with a stream column", has_block("events", columns="version type timestamp data stream")),
         ("the conflict as a typed StoreError::VersionConflict", has_text("StoreError::VersionConflict")),
         ("the conflict's message", has_text("version conflict on stream")),
+    ],
+    "03-projections.ipynb": [
+        ("the board followed the store live to its last position", has_text("store at position 12; board at position 12 (caught up: true)")),
+        ("the board as an HTML table: 3 queued, 1 started, 1 finished", has_html(
+            "<caption>Todos by status</caption>",
+            "<td>Finished</td><td>1</td>", "<td>Queued</td><td>3</td>", "<td>Started</td><td>1</td>",
+            "<caption>Open todos</caption>")),
+        ("a chart of todos per status, as SVG", has_svg_chart("Todos per status", "Queued", "Started", "Finished")),
+        ("the rebuilt board equals the live one", has_text("the rebuilt board equals the live one: true")),
     ],
     "02-todo-aggregate.ipynb": [
         ("six todos added, each at version 1", summary_rows(6, version="1", status="Queued", state="description added_ts")),

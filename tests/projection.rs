@@ -154,6 +154,7 @@ fn a_typed_projection_folds_typed_events() {
         }
     });
     let memory = InMemoryEventStore::<Money>::default();
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(unused_mut))]
     let mut stores: Vec<Arc<dyn EventStore<Money>>> = vec![Arc::new(memory)];
     #[cfg(feature = "sqlite")]
     stores.push(Arc::new(

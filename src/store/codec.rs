@@ -54,7 +54,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use super::{Recorded, StoreError};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+use super::Recorded;
+use super::StoreError;
 use crate::event::Event;
 use crate::name::Name;
 
@@ -251,12 +253,14 @@ impl Decoder {
 
 /// A count or position as an SQL `BIGINT`: saturated at `i64::MAX` (no
 /// store holds that many events). Shared by the SQL stores.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn sql_int(n: impl TryInto<i64>) -> i64 {
     n.try_into().unwrap_or(i64::MAX)
 }
 
 /// The global position of `event` as a stored row gave it, checked to be at
 /// least 1 ([`StoreError::Corrupt`] otherwise). Shared by the SQL stores.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn recorded<D>(event: Event<D>, position: i64) -> Result<Recorded<D>, StoreError> {
     match u64::try_from(position) {
         Ok(stored) if stored >= 1 => Ok(Recorded {

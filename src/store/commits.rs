@@ -37,6 +37,7 @@ impl CommitSignal {
 
     /// Wakes the waiters without a new position (so that they look again
     /// at whatever else they watch). Time: O(the wake-ups).
+    #[cfg(feature = "postgres")]
     pub(crate) fn nudge(&self) {
         let mut known = self.lock();
         known.nudges = known.nudges.wrapping_add(1);
@@ -98,6 +99,7 @@ pub(crate) fn may_name_a_checkpoint(name: &str) -> bool {
 
 /// Sleeps for `step`, or until `deadline` when that is sooner; returns
 /// whether the deadline has passed (`None`: never).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn sleep_until(deadline: Option<Instant>, step: Duration) -> bool {
     let now = Instant::now();
     let pause = deadline.map_or(step, |d| d.saturating_duration_since(now).min(step));

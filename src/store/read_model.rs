@@ -23,8 +23,10 @@
 //! the same on `PostgresEventStore` (handler
 //! `FnMut(&mut postgres::Transaction<'_>, &Recorded<D>) -> Result<(), E>`).
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 use std::time::Duration;
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 use crate::stop::StopHandle;
 use crate::store::StoreError;
 
@@ -73,6 +75,7 @@ pub enum ReadModelError<E> {
 /// `wait_for_commit`) in slices of
 /// [`STOP_LATENCY`](crate::subscription::STOP_LATENCY). Returns how many
 /// events were handled.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn run_until_stopped<E>(
     stop: &StopHandle,
     mut wait: impl FnMut(u64, Duration) -> Result<u64, StoreError>,
