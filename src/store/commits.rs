@@ -99,7 +99,7 @@ pub(crate) fn may_name_a_checkpoint(name: &str) -> bool {
 
 /// Sleeps for `step`, or until `deadline` when that is sooner; returns
 /// whether the deadline has passed (`None`: never).
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(feature = "sqlite")]
 pub(crate) fn sleep_until(deadline: Option<Instant>, step: Duration) -> bool {
     let now = Instant::now();
     let pause = deadline.map_or(step, |d| d.saturating_duration_since(now).min(step));
