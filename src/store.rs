@@ -17,9 +17,10 @@
 //! ([`EventStore::wait_for_commit`]) and checkpoints by name
 //! ([`EventStore::checkpoint`], [`EventStore::save_checkpoint`]), on which
 //! [`Subscription`] and
-//! [`ProjectionRunner`](crate::ProjectionRunner) are built; the SQL stores
-//! also keep read models in their own database exactly once
-//! ([`read_model`]).
+//! [`ProjectionRunner`](crate::ProjectionRunner) are built; every store
+//! also keeps read models beside its checkpoints exactly once
+//! ([`read_model`]: the SQL stores in their own database, the memory store
+//! as a value by name).
 
 pub mod admission;
 pub(crate) mod commits;

@@ -1,7 +1,8 @@
 //! The living specification: runs the Gherkin features in `features/`.
 //!
-//! The features about the event store and the repository (tagged
-//! `@every_store`) run once for every store the build has; the rest run once.
+//! The features about the event store, the repository and the read side
+//! (tagged `@every_store`) run once for every store the build has; the rest
+//! run once.
 //! A failed, skipped or undefined step fails the run.
 //!
 //! Cargo passes its own arguments (`cargo test NAME`, `-- --nocapture`):
@@ -90,7 +91,7 @@ fn main() -> ExitCode {
     let mut failed = run(StoreKind::Memory, false, &filters);
     for kind in kinds {
         println!(
-            "== Gherkin features for every store: event store and repository on `{}` ==",
+            "== Gherkin features for every store: event store, repository and read side on `{}` ==",
             kind.name()
         );
         failed |= run(kind, true, &filters);

@@ -18,6 +18,8 @@ use crate::expected_version::ExpectedVersion;
 use crate::name::Name;
 use crate::publisher::{PublishError, Publisher, publish_all};
 
+mod read_model;
+
 /// An event store held in memory: for tests, notebooks and reference.
 ///
 /// - **Thread-safe and cheap to share:** it is `Send + Sync`, and a clone is
@@ -73,6 +75,8 @@ struct Shared<D> {
     commits: CommitSignal,
     /// The checkpoints by name.
     checkpoints: Mutex<std::collections::HashMap<String, u64>>,
+    /// The read models by name, each moving with its checkpoint.
+    read_models: read_model::ReadModels,
 }
 
 struct State<D> {
@@ -156,6 +160,7 @@ impl<D: Clone> InMemoryEventStore<D> {
                 }),
                 commits: CommitSignal::default(),
                 checkpoints: Mutex::new(std::collections::HashMap::new()),
+                read_models: read_model::ReadModels::default(),
             }),
             publisher: None,
         }

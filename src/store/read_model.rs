@@ -1,4 +1,4 @@
-//! Read models kept in the store's own database, exactly once: what the SQL
+//! Read models kept in the store's own database, exactly once: what the
 //! stores' `update_read_model` and `run_read_model` share.
 //!
 //! A read model here is tables of the user's in the same database as the
@@ -22,6 +22,15 @@
 //! `FnMut(&rusqlite::Transaction<'_>, &Recorded<D>) -> Result<(), E>`), and
 //! the same on `PostgresEventStore` (handler
 //! `FnMut(&mut postgres::Transaction<'_>, &Recorded<D>) -> Result<(), E>`).
+//!
+//! The memory store has the same concept with no database:
+//! [`InMemoryEventStore::update_read_model`](crate::InMemoryEventStore::update_read_model)
+//! and `run_read_model` keep the read model as a [`Data`](crate::Data)
+//! value by name next to its checkpoint (handler
+//! `FnMut(&mut Data, &Recorded<D>) -> Result<(), E>`, on a copy), and
+//! replace both together; an error or a panic drops the copy, as a
+//! rollback does. Read it with
+//! [`InMemoryEventStore::read_model`](crate::InMemoryEventStore::read_model).
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 use std::time::Duration;

@@ -1,11 +1,16 @@
 //! Step definitions for the Gherkin features, one file per concept.
 
 pub mod aggregate;
+pub mod board;
+pub mod checkpoint;
 pub mod command;
 pub mod command_handler;
 pub mod event;
 pub mod event_store;
+pub mod projection;
+pub mod read_model;
 pub mod repository;
+pub mod subscription;
 pub mod todo;
 pub mod world;
 

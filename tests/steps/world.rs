@@ -11,7 +11,11 @@ use dvent::{
     EventStore, Repository, StoreError, StreamInfo,
 };
 
-use crate::support::stores::{StoreKind, open_store};
+use super::checkpoint::CheckpointSteps;
+use super::projection::ProjectionSteps;
+use super::read_model::ReadModelSteps;
+use super::subscription::SubscriptionSteps;
+use crate::support::stores::{StoreHandle, StoreKind};
 use crate::todo_domain::TodoContext;
 
 /// One scenario's world: a fresh store of the kind under test, and what the
@@ -21,6 +25,9 @@ use crate::todo_domain::TodoContext;
 pub struct DventWorld {
     pub store_kind: StoreKind,
     pub store: Arc<dyn EventStore>,
+    /// The same store with its concrete type, when the scenario made it
+    /// with no publisher (for its read models).
+    pub store_handle: Option<StoreHandle>,
     pub repository: Repository,
     pub kind: AggregateKind,
 
@@ -56,15 +63,23 @@ pub struct DventWorld {
     pub todo_ids: Vec<Uuid>,
     pub todo_results: HashMap<Uuid, Aggregate>,
     pub todo_error: Option<CommandError>,
+
+    // The read side.
+    pub subscriptions: SubscriptionSteps,
+    pub checkpoints: CheckpointSteps,
+    pub projections: ProjectionSteps,
+    pub read_models: ReadModelSteps,
 }
 
 impl DventWorld {
     fn new() -> Self {
-        let store = open_store(StoreKind::Memory);
+        let handle = StoreHandle::open(StoreKind::Memory);
+        let store = handle.shared();
         DventWorld {
             store_kind: StoreKind::Memory,
             repository: Repository::from_shared(store.clone()),
             store,
+            store_handle: Some(handle),
             kind: AggregateKind::new("Todo").on("StateSet", super::aggregate::set_state_entry),
             event: None,
             derived: None,
@@ -91,17 +106,24 @@ impl DventWorld {
             todo_ids: Vec::new(),
             todo_results: HashMap::new(),
             todo_error: None,
+            subscriptions: SubscriptionSteps::default(),
+            checkpoints: CheckpointSteps::default(),
+            projections: ProjectionSteps::default(),
+            read_models: ReadModelSteps::default(),
         }
     }
 
     /// Switches the scenario to a fresh store of `kind`.
     pub fn use_store(&mut self, kind: StoreKind) {
-        self.use_shared_store(kind, open_store(kind));
+        let handle = StoreHandle::open(kind);
+        self.use_shared_store(kind, handle.shared());
+        self.store_handle = Some(handle);
     }
 
     /// Switches the scenario to `store`, of `kind`.
     pub fn use_shared_store(&mut self, kind: StoreKind, store: Arc<dyn EventStore>) {
         self.store_kind = kind;
+        self.store_handle = None;
         self.repository = Repository::from_shared(store.clone());
         self.store = store;
     }

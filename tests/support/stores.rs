@@ -97,14 +97,50 @@ pub fn postgres_url() -> Result<Option<String>, String> {
 
 /// A fresh, empty store of `kind`, isolated from every other one.
 pub fn open_store(kind: StoreKind) -> Arc<dyn EventStore> {
-    match kind {
-        StoreKind::Memory => Arc::new(InMemoryEventStore::new()),
-        #[cfg(feature = "sqlite")]
-        StoreKind::Sqlite => Arc::new(
-            dvent::SqliteEventStore::open_in_memory().expect("an in-memory SQLite store opens"),
-        ),
-        #[cfg(feature = "postgres")]
-        StoreKind::Postgres => Arc::new(postgres::TestStore::new(|store| store)),
+    StoreHandle::open(kind).shared()
+}
+
+/// A fresh, empty store of `kind` with its concrete type kept, for what
+/// only the concrete store offers (its read models). Cloning it gives
+/// another handle on the same store.
+#[derive(Clone, Debug)]
+pub enum StoreHandle {
+    /// An [`InMemoryEventStore`].
+    Memory(InMemoryEventStore),
+    /// A [`dvent::SqliteEventStore`], in memory.
+    #[cfg(feature = "sqlite")]
+    Sqlite(dvent::SqliteEventStore),
+    /// A [`dvent::PostgresEventStore`] in a schema of its own, dropped with
+    /// the last handle.
+    #[cfg(feature = "postgres")]
+    Postgres(Arc<postgres::TestStore>),
+}
+
+impl StoreHandle {
+    /// A fresh, empty store of `kind`, isolated from every other one.
+    pub fn open(kind: StoreKind) -> Self {
+        match kind {
+            StoreKind::Memory => StoreHandle::Memory(InMemoryEventStore::new()),
+            #[cfg(feature = "sqlite")]
+            StoreKind::Sqlite => StoreHandle::Sqlite(
+                dvent::SqliteEventStore::open_in_memory().expect("an in-memory SQLite store opens"),
+            ),
+            #[cfg(feature = "postgres")]
+            StoreKind::Postgres => {
+                StoreHandle::Postgres(Arc::new(postgres::TestStore::new(|store| store)))
+            }
+        }
+    }
+
+    /// The same store, behind the trait.
+    pub fn shared(&self) -> Arc<dyn EventStore> {
+        match self {
+            StoreHandle::Memory(store) => Arc::new(store.clone()),
+            #[cfg(feature = "sqlite")]
+            StoreHandle::Sqlite(store) => Arc::new(store.clone()),
+            #[cfg(feature = "postgres")]
+            StoreHandle::Postgres(store) => store.clone(),
+        }
     }
 }
 
