@@ -32,10 +32,8 @@
 //! rollback does. Read it with
 //! [`InMemoryEventStore::read_model`](crate::InMemoryEventStore::read_model).
 
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 use std::time::Duration;
 
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 use crate::stop::StopHandle;
 use crate::store::StoreError;
 
@@ -84,7 +82,6 @@ pub enum ReadModelError<E> {
 /// `wait_for_commit`) in slices of
 /// [`STOP_LATENCY`](crate::subscription::STOP_LATENCY). Returns how many
 /// events were handled.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn run_until_stopped<E>(
     stop: &StopHandle,
     mut wait: impl FnMut(u64, Duration) -> Result<u64, StoreError>,
