@@ -60,9 +60,15 @@ pub struct Snapshot {
 pub struct SnapshotPolicy<S> {
     every: u64,
     version: u32,
-    encode: Arc<dyn Fn(&S) -> serde_json::Result<String> + Send + Sync>,
-    decode: Arc<dyn Fn(&str) -> serde_json::Result<S> + Send + Sync>,
+    encode: Encode<S>,
+    decode: Decode<S>,
 }
+
+/// Writes a state as JSON text.
+type Encode<S> = Arc<dyn Fn(&S) -> serde_json::Result<String> + Send + Sync>;
+
+/// Reads a state from JSON text.
+type Decode<S> = Arc<dyn Fn(&str) -> serde_json::Result<S> + Send + Sync>;
 
 impl<S> SnapshotPolicy<S> {
     /// How many events between automatic snapshots; 0: only on demand
