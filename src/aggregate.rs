@@ -57,6 +57,9 @@ pub struct Aggregate<S = Data, D = Data> {
     version: u64,
     /// The version of the last event, committed or not.
     uncommitted_version: u64,
+    /// The version the state was rebuilt from before `events` (a snapshot's;
+    /// 0 otherwise).
+    base: u64,
 }
 
 impl<S: Clone, D: Clone> Aggregate<S, D> {
@@ -101,6 +104,28 @@ impl<S: Clone, D: Clone> Aggregate<S, D> {
             state: kind.initial_state().clone(),
             version: 0,
             uncommitted_version: 0,
+            base: 0,
+        }
+    }
+
+    /// An aggregate of `kind` whose state at `version` is `state` (as a
+    /// snapshot kept it), with no events: fold the events after `version`
+    /// onto it.
+    pub(crate) fn from_snapshot(
+        kind: &AggregateKind<S, D>,
+        id: Uuid,
+        state: S,
+        version: u64,
+    ) -> Self {
+        Aggregate {
+            id,
+            kind: kind.clone(),
+            events: Vector::new(),
+            uncommitted_events: Vector::new(),
+            state,
+            version,
+            uncommitted_version: version,
+            base: version,
         }
     }
 
@@ -164,7 +189,7 @@ impl<S: Clone, D: Clone> Aggregate<S, D> {
 
     /// Folds `events` into this aggregate as committed (as read back from a
     /// store), in place.
-    fn apply_all_committed(self, events: impl IntoIterator<Item = Event<D>>) -> Self {
+    pub(crate) fn apply_all_committed(self, events: impl IntoIterator<Item = Event<D>>) -> Self {
         events
             .into_iter()
             .fold(self, |aggregate, event| aggregate.apply_as(event, true))
@@ -212,7 +237,7 @@ impl<S: Clone, D: Clone> Aggregate<S, D> {
     pub(crate) fn committed_as(mut self, stored: Vec<Event<D>>) -> Self {
         self.uncommitted_events = Vector::new();
         self.events.extend(stored);
-        self.version = self.events.last().map_or(0, Event::version);
+        self.version = self.events.last().map_or(self.version, Event::version);
         self.uncommitted_version = self.version;
         self
     }
@@ -237,10 +262,25 @@ impl<S, D> Aggregate<S, D> {
         &self.kind
     }
 
-    /// The committed events, in order.
+    /// The committed events, in order: all of them, or for an aggregate
+    /// loaded from a snapshot (see
+    /// [`AggregateKind::with_snapshots`](crate::AggregateKind::with_snapshots))
+    /// only those after it, from version
+    /// [`base_version`](Aggregate::base_version)` + 1`; its
+    /// [`version`](Aggregate::version) and state are exact all the same.
     #[must_use]
     pub fn events(&self) -> &Vector<Event<D>> {
         &self.events
+    }
+
+    /// The version the aggregate's state was rebuilt from before its
+    /// [`events`](Aggregate::events): the snapshot's when it was loaded from
+    /// one, else 0. So `events()[i]` is version `base_version() + i + 1`.
+    ///
+    /// Time: O(1).
+    #[must_use]
+    pub fn base_version(&self) -> u64 {
+        self.base
     }
 
     /// The events applied but not yet committed, in order.
@@ -283,6 +323,7 @@ impl<S: Clone, D: Clone> Clone for Aggregate<S, D> {
             state: self.state.clone(),
             version: self.version,
             uncommitted_version: self.uncommitted_version,
+            base: self.base,
         }
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::data::Data;
 use crate::event::Event;
 use crate::name::Name;
+use crate::snapshot::SnapshotPolicy;
 
 /// A pure function from a state and an event to the next state.
 ///
@@ -57,6 +58,8 @@ struct KindInner<S, D> {
     /// Called for every event, before the apply map.
     evolve: Option<ApplyFn<S, D>>,
     apply_map: Vec<(Name, ApplyFn<S, D>)>,
+    /// How it takes snapshots, if it does.
+    snapshots: Option<SnapshotPolicy<S>>,
 }
 
 impl AggregateKind<Data, Data> {
@@ -79,6 +82,7 @@ impl<S, D> AggregateKind<S, D> {
                 initial_state,
                 evolve: None,
                 apply_map: Vec::new(),
+                snapshots: None,
             }),
         }
     }
@@ -135,6 +139,7 @@ impl<S, D> AggregateKind<S, D> {
                 initial_state,
                 evolve: Some(Arc::new(evolve)),
                 apply_map: Vec::new(),
+                snapshots: None,
             }),
         }
     }
@@ -156,6 +161,13 @@ impl<S, D> AggregateKind<S, D> {
     #[must_use]
     pub fn has_evolve(&self) -> bool {
         self.inner.evolve.is_some()
+    }
+
+    /// How the kind takes snapshots (see
+    /// [`AggregateKind::with_snapshots`]); `None` when it takes none.
+    #[must_use]
+    pub fn snapshot_policy(&self) -> Option<&SnapshotPolicy<S>> {
+        self.inner.snapshots.as_ref()
     }
 
     /// The event types that have a function in the apply map, in the order
@@ -213,6 +225,7 @@ impl<S: Clone, D> AggregateKind<S, D> {
                 initial_state: shared.initial_state.clone(),
                 evolve: shared.evolve.clone(),
                 apply_map: shared.apply_map.clone(),
+                snapshots: shared.snapshots.clone(),
             },
         };
         let mut apply_map = inner.apply_map;
@@ -220,6 +233,28 @@ impl<S: Clone, D> AggregateKind<S, D> {
         apply_map.push((event_type, Arc::new(apply)));
         AggregateKind {
             inner: Arc::new(KindInner { apply_map, ..inner }),
+        }
+    }
+}
+
+impl<S: Clone, D> AggregateKind<S, D> {
+    /// Returns the kind with `policy` as its snapshot policy.
+    pub(crate) fn with_snapshot_policy(self, policy: SnapshotPolicy<S>) -> Self {
+        let inner = match Arc::try_unwrap(self.inner) {
+            Ok(inner) => inner,
+            Err(shared) => KindInner {
+                name: shared.name.clone(),
+                initial_state: shared.initial_state.clone(),
+                evolve: shared.evolve.clone(),
+                apply_map: shared.apply_map.clone(),
+                snapshots: None,
+            },
+        };
+        AggregateKind {
+            inner: Arc::new(KindInner {
+                snapshots: Some(policy),
+                ..inner
+            }),
         }
     }
 }
@@ -246,6 +281,7 @@ impl<S, D> fmt::Debug for AggregateKind<S, D> {
             .field("name", &self.name())
             .field("evolve", &self.has_evolve())
             .field("event_types", &self.event_types().collect::<Vec<_>>())
+            .field("snapshots", &self.inner.snapshots)
             .finish()
     }
 }

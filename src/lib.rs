@@ -59,6 +59,7 @@ mod name;
 pub mod projection;
 mod publisher;
 mod repository;
+pub mod snapshot;
 mod stop;
 pub mod store;
 pub mod subscription;
@@ -78,7 +79,8 @@ pub use handler::{CommandFn, CommandHandler};
 pub use name::Name;
 pub use projection::{Follower, Projection, ProjectionRunner};
 pub use publisher::{PublishError, Publisher};
-pub use repository::{DEFAULT_MAX_ATTEMPTS, LoadError, Repository};
+pub use repository::{DEFAULT_MAX_ATTEMPTS, LOAD_PAGE, LoadError, Repository};
+pub use snapshot::{Snapshot, SnapshotError, SnapshotPolicy};
 pub use stop::StopHandle;
 #[cfg(feature = "postgres")]
 pub use store::PostgresEventStore;

@@ -55,6 +55,7 @@ pub use sqlite::SqliteEventStore;
 use crate::data::Data;
 use crate::event::Event;
 use crate::expected_version::ExpectedVersion;
+use crate::snapshot::Snapshot;
 use crate::subscription::Subscription;
 
 /// One stream as listed by [`EventStore::streams`].
@@ -354,6 +355,67 @@ pub trait EventStore<D = Data>: Send + Sync {
     /// # Ok::<(), dvent::StoreError>(())
     /// ```
     fn save_checkpoint(&self, name: &str, position: u64) -> Result<(), StoreError>;
+
+    /// Keeps `snapshot`, replacing any kept for the same stream, kind and
+    /// version (see [`crate::snapshot`]). Snapshots live beside the
+    /// events, never among them (the SQL stores: table `dvent_snapshots`),
+    /// and are never read as events. Time: one index look-up and write.
+    ///
+    /// The default keeps nothing and returns `Ok(())`: a store that keeps
+    /// no snapshots is correct, loading then folds every event. Every store
+    /// of Dvent keeps them.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::InvalidStreamId`] when the stream id or the kind's
+    /// name breaks the rule for stream ids ([`admission::check_name`]),
+    /// [`StoreError::ReadOnly`] on a store opened read-only, and backend
+    /// errors. Nothing was written.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use dvent::{EventStore, InMemoryEventStore, Snapshot};
+    ///
+    /// let store = InMemoryEventStore::new();
+    /// let at = |version| Snapshot {
+    ///     stream_id: "s".into(), kind: "Counter".into(), version, snapshot_version: 1,
+    ///     state: version.to_string(), taken_at: dvent::jiff::Timestamp::now(),
+    /// };
+    /// store.save_snapshot(&at(10))?;
+    /// store.save_snapshot(&at(20))?;
+    /// assert_eq!(store.latest_snapshot("s", "Counter", 1, 15)?.map(|s| s.version), Some(10));
+    /// assert_eq!(store.latest_snapshot("s", "Counter", 1, 99)?.map(|s| s.version), Some(20));
+    /// assert!(store.latest_snapshot("s", "Counter", 2, 99)?.is_none());
+    /// # Ok::<(), dvent::StoreError>(())
+    /// ```
+    fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), StoreError> {
+        let _ = snapshot;
+        Ok(())
+    }
+
+    /// The kept snapshot of `stream_id` for the kind named `kind` with the
+    /// shape `snapshot_version` whose version is the largest at or below
+    /// `max_version`; `None` when there is none (as for names that could
+    /// never be stored). Time: one descending range of an index, skipping
+    /// snapshots of other shapes.
+    ///
+    /// The default finds none.
+    ///
+    /// # Errors
+    ///
+    /// Backend errors, and [`StoreError::Corrupt`] for a row that cannot be
+    /// read (not for its state, which is JSON text the caller parses).
+    fn latest_snapshot(
+        &self,
+        stream_id: &str,
+        kind: &str,
+        snapshot_version: u32,
+        max_version: u64,
+    ) -> Result<Option<Snapshot>, StoreError> {
+        let _ = (stream_id, kind, snapshot_version, max_version);
+        Ok(None)
+    }
 
     /// A [`Subscription`] to every event after the global position `after`
     /// (0: from the first), on a clone of this handle (for the stores of

@@ -11,6 +11,7 @@ use imbl::Vector;
 use super::{EventStore, Recorded, StoreError, StreamInfo};
 use crate::event::Event;
 use crate::expected_version::ExpectedVersion;
+use crate::snapshot::Snapshot;
 
 /// Every operation is the inner store's, with its costs and guarantees;
 /// the forwarding adds O(1).
@@ -62,6 +63,20 @@ where
 
     fn save_checkpoint(&self, name: &str, position: u64) -> Result<(), StoreError> {
         (**self).save_checkpoint(name, position)
+    }
+
+    fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), StoreError> {
+        (**self).save_snapshot(snapshot)
+    }
+
+    fn latest_snapshot(
+        &self,
+        stream_id: &str,
+        kind: &str,
+        snapshot_version: u32,
+        max_version: u64,
+    ) -> Result<Option<Snapshot>, StoreError> {
+        (**self).latest_snapshot(stream_id, kind, snapshot_version, max_version)
     }
 }
 

@@ -17,6 +17,7 @@ use crate::event::Event;
 use crate::expected_version::ExpectedVersion;
 use crate::name::Name;
 use crate::publisher::{PublishError, Publisher, publish_all};
+use crate::snapshot::{self, Snapshot as StateSnapshot};
 
 mod read_model;
 
@@ -77,7 +78,13 @@ struct Shared<D> {
     checkpoints: Mutex<std::collections::HashMap<String, u64>>,
     /// The read models by name, each moving with its checkpoint.
     read_models: read_model::ReadModels,
+    /// The snapshots by stream id and kind, by version.
+    snapshots: Mutex<SnapshotMap>,
 }
+
+/// Snapshots by (stream id, kind name), then by version.
+type SnapshotMap =
+    std::collections::HashMap<(String, String), std::collections::BTreeMap<u64, StateSnapshot>>;
 
 struct State<D> {
     snapshot: Snapshot<D>,
@@ -161,6 +168,7 @@ impl<D: Clone> InMemoryEventStore<D> {
                 commits: CommitSignal::default(),
                 checkpoints: Mutex::new(std::collections::HashMap::new()),
                 read_models: read_model::ReadModels::default(),
+                snapshots: Mutex::new(std::collections::HashMap::new()),
             }),
             publisher: None,
         }
@@ -520,6 +528,55 @@ impl<D: Clone + Serialize + Send + Sync> EventStore<D> for InMemoryEventStore<D>
             .unwrap_or_else(PoisonError::into_inner)
             .insert(name.to_string(), position);
         Ok(())
+    }
+
+    /// As [`EventStore::save_snapshot`]: kept in a map beside the events,
+    /// for as long as the store. Time: O(log s) for s snapshots of the
+    /// stream and kind, plus a clone of the state's text.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::InvalidStreamId`] as [`EventStore::save_snapshot`].
+    fn save_snapshot(&self, snapshot: &StateSnapshot) -> Result<(), StoreError> {
+        snapshot::check_names(snapshot)?;
+        self.shared
+            .snapshots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry((snapshot.stream_id.clone(), snapshot.kind.clone()))
+            .or_default()
+            .insert(snapshot.version, snapshot.clone());
+        Ok(())
+    }
+
+    /// As [`EventStore::latest_snapshot`]. Time: O(log s) plus the
+    /// snapshots of other shapes skipped, plus a clone of the state's text.
+    ///
+    /// # Errors
+    ///
+    /// Never.
+    fn latest_snapshot(
+        &self,
+        stream_id: &str,
+        kind: &str,
+        snapshot_version: u32,
+        max_version: u64,
+    ) -> Result<Option<StateSnapshot>, StoreError> {
+        let snapshots = self
+            .shared
+            .snapshots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        Ok(snapshots
+            .get(&(stream_id.to_string(), kind.to_string()))
+            .and_then(|by_version| {
+                by_version
+                    .range(..=max_version)
+                    .rev()
+                    .map(|(_, s)| s)
+                    .find(|s| s.snapshot_version == snapshot_version)
+                    .cloned()
+            }))
     }
 }
 

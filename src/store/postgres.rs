@@ -33,7 +33,20 @@
 //!     timestamp TEXT   NOT NULL,           -- its first event's timestamp
 //!     version   BIGINT NOT NULL            -- its last event's version
 //! );
+//! CREATE TABLE dvent_snapshots (           -- aggregates' states (snapshots)
+//!     stream_id        TEXT   NOT NULL,
+//!     kind             TEXT   NOT NULL,    -- the aggregate kind's name
+//!     version          BIGINT NOT NULL,    -- the stream's version it is at
+//!     snapshot_version BIGINT NOT NULL,    -- the state's shape
+//!     state            TEXT   NOT NULL,    -- the state as JSON text
+//!     taken_at         TEXT   NOT NULL,    -- RFC 3339
+//!     PRIMARY KEY (stream_id, kind, version)
+//! );
 //! ```
+//!
+//! `dvent_snapshots` (like `dvent_checkpoints`) is created `IF NOT EXISTS`
+//! on connecting, so a schema made before it gets it and stays at version
+//! 1.
 //!
 //! The timestamp is text because PostgreSQL's `timestamptz` keeps only
 //! microseconds; `data` is `json` rather than `jsonb` so that any payload
@@ -135,6 +148,7 @@ use crate::publisher::{PublishError, Publisher, publish_all};
 mod read;
 mod read_model;
 mod read_side;
+mod snapshot;
 mod watch;
 
 /// The schema version this build writes and reads.
@@ -409,6 +423,7 @@ impl<D> PostgresEventStore<D> {
             limits,
         )?;
         read_side::create_tables(&mut connection.client, &sql.read_side, limits)?;
+        snapshot::create_table(&mut connection.client, &sql.snapshots, limits)?;
         let schema = match &options.schema {
             Some(schema) => schema.clone(),
             None => {
@@ -522,7 +537,7 @@ impl<D> PostgresEventStore<D> {
         }
         let q = quote(schema);
         tx.batch_execute(&format!(
-            "DROP TABLE IF EXISTS {q}.events, {q}.streams, {q}.dvent_store, {q}.dvent_checkpoints; \
+            "DROP TABLE IF EXISTS {q}.events, {q}.streams, {q}.dvent_store, {q}.dvent_checkpoints, {q}.dvent_snapshots; \
              SAVEPOINT dvent_tables"
         ))
         .map_err(fail)?;
@@ -724,6 +739,8 @@ struct Sql {
     streams: String,
     /// The read side's: checkpoints, the largest position.
     read_side: read_side::ReadSql,
+    /// Snapshots of aggregates' states.
+    snapshots: snapshot::SnapshotSql,
 }
 
 impl Sql {
@@ -763,6 +780,7 @@ impl Sql {
                 INSERT INTO {p}dvent_store (id, schema_version) VALUES (1, {SCHEMA_VERSION});"
             ),
             read_side: read_side::ReadSql::new(&p),
+            snapshots: snapshot::SnapshotSql::new(&p),
             version: format!("SELECT schema_version FROM {p}dvent_store WHERE id = 1"),
             current_version: format!("SELECT version FROM {p}streams WHERE stream_id = $1::text"),
             lock: format!("SELECT id FROM {p}dvent_store WHERE id = 1 FOR UPDATE"),
@@ -1428,6 +1446,32 @@ where
     /// As [`EventStore::save_checkpoint`].
     fn save_checkpoint(&self, name: &str, position: u64) -> Result<(), StoreError> {
         self.write_checkpoint(name, position)
+    }
+
+    /// As [`EventStore::save_snapshot`]: one upsert in `dvent_snapshots`,
+    /// committed on its own.
+    ///
+    /// # Errors
+    ///
+    /// As [`EventStore::save_snapshot`].
+    fn save_snapshot(&self, snapshot: &crate::Snapshot) -> Result<(), StoreError> {
+        self.write_snapshot(snapshot)
+    }
+
+    /// As [`EventStore::latest_snapshot`]: one descending range of
+    /// `dvent_snapshots`' primary key.
+    ///
+    /// # Errors
+    ///
+    /// As [`EventStore::latest_snapshot`].
+    fn latest_snapshot(
+        &self,
+        stream_id: &str,
+        kind: &str,
+        snapshot_version: u32,
+        max_version: u64,
+    ) -> Result<Option<crate::Snapshot>, StoreError> {
+        self.read_snapshot(stream_id, kind, snapshot_version, max_version)
     }
 }
 

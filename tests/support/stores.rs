@@ -277,5 +277,20 @@ pub mod postgres {
         fn save_checkpoint(&self, name: &str, position: u64) -> Result<(), StoreError> {
             self.store.save_checkpoint(name, position)
         }
+
+        fn save_snapshot(&self, snapshot: &dvent::Snapshot) -> Result<(), StoreError> {
+            self.store.save_snapshot(snapshot)
+        }
+
+        fn latest_snapshot(
+            &self,
+            stream_id: &str,
+            kind: &str,
+            snapshot_version: u32,
+            max_version: u64,
+        ) -> Result<Option<dvent::Snapshot>, StoreError> {
+            self.store
+                .latest_snapshot(stream_id, kind, snapshot_version, max_version)
+        }
     }
 }
