@@ -59,7 +59,10 @@ pub struct Event<D = Data> {
     version: u64,
     #[serde(default, skip_serializing_if = "Metadata::is_empty")]
     metadata: Metadata,
-    #[serde(default = "first_data_version", skip_serializing_if = "is_first_data_version")]
+    #[serde(
+        default = "first_data_version",
+        skip_serializing_if = "is_first_data_version"
+    )]
     data_version: u32,
 }
 

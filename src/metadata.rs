@@ -191,7 +191,9 @@ mod tests {
     #[test]
     fn json_holds_only_what_is_present_and_reads_back() {
         let id = Uuid::from_u128(7);
-        let metadata = Metadata::new().with_causation_id(id).with_entry("user", "ada");
+        let metadata = Metadata::new()
+            .with_causation_id(id)
+            .with_entry("user", "ada");
         let json = serde_json::to_string(&metadata).unwrap();
         assert_eq!(
             json,

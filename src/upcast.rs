@@ -411,6 +411,9 @@ mod tests {
         assert_eq!(chain().upcast_event(current.clone()).unwrap(), current);
         let bad = Upcasters::new().on("A", 1, |_| json!([]));
         let err = bad.upcast_event(Event::typed("A", current.data().clone()));
-        assert!(matches!(err, Err(UpcastError::Payload { from: 1, to: 2, .. })));
+        assert!(matches!(
+            err,
+            Err(UpcastError::Payload { from: 1, to: 2, .. })
+        ));
     }
 }

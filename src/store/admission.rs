@@ -400,7 +400,10 @@ mod tests {
             matches!(&err, EventProblem::Metadata(PayloadProblem::TooDeep { path, .. }) if path.starts_with("/entries/trace")),
             "{err:?}"
         );
-        assert!(err.to_string().starts_with("its metadata should nest"), "{err}");
+        assert!(
+            err.to_string().starts_with("its metadata should nest"),
+            "{err}"
+        );
         let ok = Event::new("A").with_metadata_entry("trace", nested(MAX_PAYLOAD_DEPTH - 2));
         assert_eq!(check_event(&ok), Ok(()));
         let zero = Event::new("A").with_data_version(0);

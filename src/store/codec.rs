@@ -625,9 +625,11 @@ mod tests {
 
     #[test]
     fn a_decoder_with_upcasters_upcasts_before_decoding() {
-        let upcasters = Upcasters::new().on("TodoAdded", 1, |v| {
-            serde_json::json!({"description": v["text"], "count": 1})
-        });
+        let upcasters = Upcasters::new().on(
+            "TodoAdded",
+            1,
+            |v| serde_json::json!({"description": v["text"], "count": 1}),
+        );
         let mut decoder = Decoder::with_upcasters(Some(Arc::new(upcasters)));
         let event: Event<Added> = decoder.decode(&row(br#"{"text":"milk"}"#)).unwrap();
         assert_eq!(event.data().description, "milk");
@@ -638,7 +640,18 @@ mod tests {
         };
         let err = decoder.decode::<Data>(&newer).unwrap_err();
         assert!(
-            matches!(&err, StoreError::Upcast { position: 7, source: UpcastError::NewerThanCurrent { found: 3, current: 2, .. }, .. }),
+            matches!(
+                &err,
+                StoreError::Upcast {
+                    position: 7,
+                    source: UpcastError::NewerThanCurrent {
+                        found: 3,
+                        current: 2,
+                        ..
+                    },
+                    ..
+                }
+            ),
             "{err:?}"
         );
     }

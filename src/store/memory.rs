@@ -284,12 +284,7 @@ impl<D> Snapshot<D> {
     /// aggregate's events do), else O(k log n) for a stream of k events
     /// (searched from its end, where a retry's events usually are); then
     /// O(log n) an event returned.
-    fn stored_from(
-        &self,
-        stream_id: &str,
-        first: &Event<D>,
-        count: usize,
-    ) -> Vec<(u64, Event<D>)>
+    fn stored_from(&self, stream_id: &str, first: &Event<D>, count: usize) -> Vec<(u64, Event<D>)>
     where
         D: Clone,
     {

@@ -637,8 +637,7 @@ where
                 // A retry of a save that happened, or a mistake: judged in
                 // this transaction, under the write lock; nothing is
                 // written (the transaction is rolled back on drop).
-                let kept =
-                    stored_from(&tx, stream_id, &first_id, events.len(), self.decoder())?;
+                let kept = stored_from(&tx, stream_id, &first_id, events.len(), self.decoder())?;
                 return check_retry(stream_id, events, expected, kept).map(|kept| (kept, false));
             }
         }

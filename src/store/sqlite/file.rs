@@ -226,9 +226,10 @@ fn set_up_read_only(connection: Connection) -> Result<Connection, StoreError> {
     }
     if version == 0 {
         return Err(StoreError::Backend {
-            message: "SQLite: the file should hold an event store (schema version 1 or 2), found none \
+            message:
+                "SQLite: the file should hold an event store (schema version 1 or 2), found none \
                       (open it once with SqliteEventStore::open to create it)"
-                .to_string(),
+                    .to_string(),
             source: None,
         });
     }
