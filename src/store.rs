@@ -495,7 +495,8 @@ pub(crate) fn place<D: Clone>(
 /// The batch is a retry when, for every event in order, the stream holds
 /// at the next version (from the first event's) the event with its id,
 /// type, timestamp, payload (compared as JSON text), metadata and payload
-/// version (as read, after any upcasting), the event's
+/// version, as stored (never upcast: the same batch saved again is what
+/// was stored, whatever upcasters a handle has), the event's
 /// version being 0 or that version; and when `expected` accepts the
 /// stream's version just before the first event (so that the save that
 /// stored them could have been this one: with `Exact(n)` the batch is

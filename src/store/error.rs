@@ -275,7 +275,7 @@ pub enum RetryDifference {
     /// The stored event with this id has another payload version.
     #[error("has payload version {given}, but the stored event with its id has version {stored}")]
     DataVersion {
-        /// The stored event's payload version (as read, after upcasting).
+        /// The stored event's payload version (as stored, not upcast).
         stored: u32,
         /// The version the event carried.
         given: u32,

@@ -284,7 +284,7 @@ impl<D> Snapshot<D> {
     /// aggregate's events do), else O(k log n) for a stream of k events
     /// (searched from its end, where a retry's events usually are); then
     /// O(log n) an event returned.
-    fn stored_from(&self, stream_id: &str, first: &Event<D>, count: usize) -> Vec<(u64, Event<D>)>
+    fn stored_from(&self, stream_id: &str, first: &Event<D>, count: usize) -> Vec<Event<D>>
     where
         D: Clone,
     {
@@ -314,7 +314,7 @@ impl<D> Snapshot<D> {
             .iter()
             .skip(start)
             .take(count)
-            .filter_map(|&p| Some((p + 1, self.log.get(p as usize)?.clone())))
+            .filter_map(|&p| self.log.get(p as usize).cloned())
             .collect()
     }
 
@@ -391,11 +391,8 @@ impl<D: Clone + Serialize + Send + Sync> EventStore<D> for InMemoryEventStore<D>
             if let Some(first) = events.front().filter(|e| state.event_ids.contains(&e.id())) {
                 // A retry of a save that happened, or a mistake: judged
                 // under the lock, and nothing is written or published.
-                let kept = snapshot
-                    .stored_from(stream_id, first, events.len())
-                    .into_iter()
-                    .map(|(position, event)| self.read_as(event, position))
-                    .collect::<Result<Vec<_>, _>>()?;
+                // Compared as stored, not upcast.
+                let kept = snapshot.stored_from(stream_id, first, events.len());
                 return check_retry(stream_id, events, expected, kept);
             }
             let stored = place(stream_id, &name, events, expected, current)?;

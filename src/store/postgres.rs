@@ -1228,7 +1228,8 @@ where
             let rows = open
                 .client()
                 .query(&retry, &[&stream_id, first_id, &limit])?;
-            let mut decoder = self.decoder();
+            // Compared as stored, not upcast.
+            let mut decoder = Decoder::new();
             let kept = rows
                 .iter()
                 .map(|row| event_from_row(row, &mut decoder))

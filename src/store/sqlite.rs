@@ -636,8 +636,9 @@ where
             if id_is_stored(&tx, &first_id)? {
                 // A retry of a save that happened, or a mistake: judged in
                 // this transaction, under the write lock; nothing is
-                // written (the transaction is rolled back on drop).
-                let kept = stored_from(&tx, stream_id, &first_id, events.len(), self.decoder())?;
+                // written (the transaction is rolled back on drop). The
+                // stored events are compared as stored, not upcast.
+                let kept = stored_from(&tx, stream_id, &first_id, events.len())?;
                 return check_retry(stream_id, events, expected, kept).map(|kept| (kept, false));
             }
         }
@@ -725,7 +726,6 @@ fn stored_from<D: DeserializeOwned>(
     stream_id: &str,
     first_id: &str,
     count: usize,
-    mut decoder: Decoder,
 ) -> Result<Vec<Event<D>>, StoreError> {
     let mut statement = connection
         .prepare_cached(&format!(
@@ -738,6 +738,7 @@ fn stored_from<D: DeserializeOwned>(
     let mut rows = statement
         .query(params![stream_id, first_id, limit])
         .map_err(backend)?;
+    let mut decoder = Decoder::new();
     let mut events = Vec::with_capacity(count);
     while let Some(row) = rows.next().map_err(backend)? {
         events.push(event_from_row(row, &mut decoder)?);
