@@ -1049,7 +1049,8 @@ mod tests {
         assert!(html.contains("<code>&quot;milk &amp; &lt;eggs&gt;&quot;</code>"));
         assert!(html.contains("<code>2026-01-02T03:04:05.000Z</code>"));
         assert_milliseconds(&html, 1);
-        assert_eq!(count(&html, "<tr>"), 3); // 3 fields
+        assert!(html.contains(&format!("id</th>{TD_NOWRAP}<code>{}</code>", command.id())));
+        assert_eq!(count(&html, "<tr>"), 4); // 4 fields: type, timestamp, id, data
         assert_eq!(count(&html, MAP_TR), 1); // 1 data key
         assert_eq!(
             command.to_string(),

@@ -159,8 +159,10 @@ pub trait EventStore<D = Data>: Send + Sync {
     ///
     /// # Errors
     ///
-    /// Backend errors, and [`StoreError::Corrupt`] for a stored event that
-    /// cannot be decoded.
+    /// Backend errors, [`StoreError::Corrupt`] for a stored event that
+    /// cannot be decoded, and [`StoreError::Upcast`] for one that the
+    /// handle's upcasters cannot bring to its type's current payload version
+    /// (see [`upcast`](crate::upcast)): an event is never skipped.
     fn events(&self, stream_id: Option<&str>, start: u64) -> Result<Vec<Event<D>>, StoreError>;
 
     /// At most `limit` events of every stream with a global position after
