@@ -4,7 +4,6 @@
 //! or a newer stored version is a typed error, never a skip.
 
 #[path = "support/stores.rs"]
-#[allow(dead_code)]
 mod stores;
 
 use dvent::serde_json::json;

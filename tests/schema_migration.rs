@@ -8,7 +8,6 @@
 //! below) and a few rows, in the database at `DVENT_POSTGRES_URL`.
 
 #[path = "support/stores.rs"]
-#[allow(dead_code)]
 mod stores;
 
 use dvent::jiff::Timestamp;
