@@ -3,9 +3,11 @@
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use crate::command_error::CommandError;
 use crate::data::{Data, Value};
+use crate::metadata::{Cause, Metadata};
 use crate::name::Name;
 
 /// An intent to change the domain: an immutable value.
@@ -13,6 +15,8 @@ use crate::name::Name;
 /// | value | meaning | when not given |
 /// |---|---|---|
 /// | [`command_type`](Command::command_type) | the kind of command | required |
+/// | [`id`](Command::id) | unique id | a random UUID (v4) |
+/// | [`metadata`](Command::metadata) | correlation and causation ids, user entries | empty [`Metadata`] |
 /// | [`timestamp`](Command::timestamp) | when it was expressed, UTC | now |
 /// | [`data`](Command::data) | the payload | empty [`Data`] map |
 ///
@@ -34,10 +38,15 @@ use crate::name::Name;
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Command<D = Data> {
+    /// Commands written before they had ids read back with a new one.
+    #[serde(default = "Uuid::new_v4")]
+    id: Uuid,
     #[serde(rename = "type")]
     command_type: Name,
     timestamp: Timestamp,
     data: D,
+    #[serde(default, skip_serializing_if = "Metadata::is_empty")]
+    metadata: Metadata,
 }
 
 impl Command<Data> {
@@ -87,14 +96,62 @@ impl Command<Data> {
 
 impl<D> Command<D> {
     /// A new command of the given type with a payload of any type, expressed
-    /// now.
+    /// now, with a random id and no metadata.
     #[must_use]
     pub fn typed(command_type: impl Into<Name>, data: D) -> Self {
         Command {
+            id: Uuid::new_v4(),
             command_type: command_type.into(),
             timestamp: Timestamp::now(),
             data,
+            metadata: Metadata::new(),
         }
+    }
+
+    /// The command's unique id (a random UUID v4 unless given): what an
+    /// event caused by it names as its causation id.
+    #[must_use]
+    pub fn id(&self) -> Uuid {
+        self.id
+    }
+
+    /// The command's metadata.
+    #[must_use]
+    pub fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+
+    /// Returns the command with another id.
+    #[must_use]
+    pub fn with_id(mut self, id: Uuid) -> Self {
+        self.id = id;
+        self
+    }
+
+    /// Returns the command with other metadata.
+    #[must_use]
+    pub fn with_metadata(mut self, metadata: Metadata) -> Self {
+        self.metadata = metadata;
+        self
+    }
+
+    /// Returns the command with `key` set to `value` in its metadata's
+    /// entries (the user, the tenant). Time: O(log n) in the entries.
+    #[must_use]
+    pub fn with_metadata_entry(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.metadata = self.metadata.with_entry(key, value);
+        self
+    }
+
+    /// Returns the command as caused by `cause` (an event, say, in a process
+    /// manager): the same rule as [`Event::caused_by`](crate::Event::caused_by).
+    #[must_use]
+    pub fn caused_by(mut self, cause: &impl Cause) -> Self {
+        let own = std::mem::take(&mut self.metadata);
+        let inherited = Metadata::caused_by(cause);
+        let entries = own.entries().clone().union(inherited.entries().clone());
+        self.metadata = inherited.with_entries(entries);
+        self
     }
 
     /// The command's type, such as `AddTodo`.
@@ -126,10 +183,22 @@ impl<D> Command<D> {
     #[must_use]
     pub fn with_data<E>(self, data: E) -> Command<E> {
         Command {
+            id: self.id,
             command_type: self.command_type,
             timestamp: self.timestamp,
             data,
+            metadata: self.metadata,
         }
+    }
+}
+
+impl<D> Cause for Command<D> {
+    fn cause_id(&self) -> Uuid {
+        self.id
+    }
+
+    fn metadata(&self) -> &Metadata {
+        &self.metadata
     }
 }
 

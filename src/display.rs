@@ -382,7 +382,8 @@ fn events_table<'a, D: Serialize + 'a>(
 impl<D: Serialize> Event<D> {
     /// The event as an HTML table: type, version, timestamp, stream, id
     /// (both in full) and data (one row per key, values as JSON), all
-    /// escaped.
+    /// escaped; then, only when present, the payload version (when not 1)
+    /// and the metadata (one compact row: ids and entries as JSON).
     ///
     /// ```
     /// let html = dvent::Event::new("TodoAdded").with_entry("status", "Queued").to_html();
@@ -397,8 +398,14 @@ impl<D: Serialize> Event<D> {
             .field("timestamp", &timestamp(self.timestamp()))
             .field("stream_id", self.stream_id())
             .field("id", &self.id().to_string())
-            .values_field("data", self.data())
-            .raw("</table>");
+            .values_field("data", self.data());
+        if self.data_version() != 1 {
+            html.field("data_version", &self.data_version().to_string());
+        }
+        if !self.metadata().is_empty() {
+            html.values_field("metadata", self.metadata());
+        }
+        html.raw("</table>");
         html.finish()
     }
 
@@ -409,8 +416,8 @@ impl<D: Serialize> Event<D> {
     }
 }
 
-/// One line: type, version, timestamp, the stream when it has one, and the
-/// data as JSON, e.g.
+/// One line: type, version, timestamp, the stream when it has one, the
+/// data as JSON, and the metadata as JSON when there is any, e.g.
 /// `TodoAdded v1 2026-01-01T00:00:00.000Z {"status":"Queued"}`.
 impl<D: Serialize> fmt::Display for Event<D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -424,13 +431,18 @@ impl<D: Serialize> fmt::Display for Event<D> {
         if !self.stream_id().is_empty() {
             write!(f, " stream {}", self.stream_id())?;
         }
-        write!(f, " {}", json(self.data()))
+        write!(f, " {}", json(self.data()))?;
+        if !self.metadata().is_empty() {
+            write!(f, " metadata {}", json(self.metadata()))?;
+        }
+        Ok(())
     }
 }
 
 impl<D: Serialize> Command<D> {
-    /// The command as an HTML table: type, timestamp and data (one row per
-    /// key, values as JSON), all escaped.
+    /// The command as an HTML table: type, timestamp, id, data (one row per
+    /// key, values as JSON) and, only when present, the metadata, all
+    /// escaped.
     ///
     /// ```
     /// let html = dvent::Command::new("AddTodo").with_entry("description", "a < b").to_html();
@@ -442,8 +454,12 @@ impl<D: Serialize> Command<D> {
         html.raw("<table>")
             .field("type", self.command_type())
             .field("timestamp", &timestamp(self.timestamp()))
-            .values_field("data", self.data())
-            .raw("</table>");
+            .field("id", &self.id().to_string())
+            .values_field("data", self.data());
+        if !self.metadata().is_empty() {
+            html.values_field("metadata", self.metadata());
+        }
+        html.raw("</table>");
         html.finish()
     }
 
@@ -454,7 +470,8 @@ impl<D: Serialize> Command<D> {
     }
 }
 
-/// One line: type, timestamp and the data as JSON.
+/// One line: type, timestamp, the data as JSON, and the metadata as JSON
+/// when there is any.
 impl<D: Serialize> fmt::Display for Command<D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -463,7 +480,11 @@ impl<D: Serialize> fmt::Display for Command<D> {
             self.command_type(),
             timestamp(self.timestamp()),
             json(self.data())
-        )
+        )?;
+        if !self.metadata().is_empty() {
+            write!(f, " metadata {}", json(self.metadata()))?;
+        }
+        Ok(())
     }
 }
 
@@ -939,6 +960,33 @@ mod tests {
     }
 
     #[test]
+    fn metadata_and_a_payload_version_show_only_when_present() {
+        let plain = Event::new("A").with_entry("k", 1);
+        let html = plain.to_html();
+        assert!(!html.contains("metadata") && !html.contains("data_version"));
+        assert!(!plain.to_string().contains("metadata"));
+        let command = Command::new("Do").with_metadata_entry("user", "ada");
+        let event = plain.caused_by(&command).with_data_version(3);
+        let html = event.to_html();
+        assert!(html.contains(&format!("data_version</th>{TD_NOWRAP}<code>3</code>")));
+        assert!(html.contains("metadata</th>"), "{html}");
+        assert!(html.contains(&command.id().to_string()));
+        assert!(html.contains("&quot;ada&quot;"), "{html}");
+        let text = event.to_string();
+        assert!(text.ends_with(&format!(
+            " metadata {{\"correlation_id\":\"{0}\",\"causation_id\":\"{0}\",\"entries\":{{\"user\":\"ada\"}}}}",
+            command.id()
+        )), "{text}");
+        assert!(command.to_html().contains("metadata</th>"));
+        assert!(
+            command
+                .to_string()
+                .ends_with(r#"metadata {"entries":{"user":"ada"}}"#)
+        );
+        assert!(!Command::new("Do").to_html().contains("metadata"));
+    }
+
+    #[test]
     fn a_payload_that_is_not_a_map_shows_as_one_json_line() {
         let html = Event::typed("Counted", vec![1, 2]).to_html();
         assert!(html.contains("<code>[1,2]</code>"));
@@ -1001,7 +1049,8 @@ mod tests {
         assert!(html.contains("<code>&quot;milk &amp; &lt;eggs&gt;&quot;</code>"));
         assert!(html.contains("<code>2026-01-02T03:04:05.000Z</code>"));
         assert_milliseconds(&html, 1);
-        assert_eq!(count(&html, "<tr>"), 3); // 3 fields
+        assert!(html.contains(&format!("id</th>{TD_NOWRAP}<code>{}</code>", command.id())));
+        assert_eq!(count(&html, "<tr>"), 4); // 4 fields: type, timestamp, id, data
         assert_eq!(count(&html, MAP_TR), 1); // 1 data key
         assert_eq!(
             command.to_string(),

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::data::{Data, Value};
+use crate::metadata::{Cause, Metadata};
 use crate::name::{self, Name};
 
 /// Something that happened in the domain: an immutable value.
@@ -17,6 +18,8 @@ use crate::name::{self, Name};
 /// | [`timestamp`](Event::timestamp) | when it happened, UTC | now |
 /// | [`data`](Event::data) | the payload | empty [`Data`] map |
 /// | [`version`](Event::version) | position in its stream, from 1 | 0, "not yet versioned" |
+/// | [`metadata`](Event::metadata) | correlation and causation ids, user entries | empty [`Metadata`] |
+/// | [`data_version`](Event::data_version) | the payload's schema version, from 1 (see [`upcast`](crate::upcast)) | 1, or what its [`EventType`](crate::EventType) says |
 ///
 /// The payload type `D` defaults to the dynamic [`Data`] map; any other type
 /// (a serde struct or enum) works too: [`Event::with_data`] switches the
@@ -54,6 +57,23 @@ pub struct Event<D = Data> {
     timestamp: Timestamp,
     data: D,
     version: u64,
+    #[serde(default, skip_serializing_if = "Metadata::is_empty")]
+    metadata: Metadata,
+    #[serde(
+        default = "first_data_version",
+        skip_serializing_if = "is_first_data_version"
+    )]
+    data_version: u32,
+}
+
+/// The payload schema version of an event that names none.
+fn first_data_version() -> u32 {
+    1
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_first_data_version(version: &u32) -> bool {
+    *version == 1
 }
 
 impl Event<Data> {
@@ -89,11 +109,14 @@ impl<D> Event<D> {
             timestamp: Timestamp::now(),
             data,
             version: 0,
+            metadata: Metadata::new(),
+            data_version: 1,
         }
     }
 
     /// An event from stored parts, as a store reads it back (no random id,
     /// no clock).
+    #[allow(clippy::too_many_arguments)] // one per stored column
     pub(crate) fn from_stored(
         id: Uuid,
         event_type: Name,
@@ -101,6 +124,8 @@ impl<D> Event<D> {
         timestamp: Timestamp,
         data: D,
         version: u64,
+        metadata: Metadata,
+        data_version: u32,
     ) -> Self {
         Event {
             id,
@@ -109,6 +134,8 @@ impl<D> Event<D> {
             timestamp,
             data,
             version,
+            metadata,
+            data_version,
         }
     }
 
@@ -161,6 +188,68 @@ impl<D> Event<D> {
         self.version
     }
 
+    /// The event's metadata: correlation and causation ids, user entries.
+    #[must_use]
+    pub fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+
+    /// The version of the payload's schema, from 1: what a store keeps
+    /// beside the payload, so that [upcasters](crate::upcast) can bring an
+    /// old payload up to date when it is read.
+    #[must_use]
+    pub fn data_version(&self) -> u32 {
+        self.data_version
+    }
+
+    /// Returns the event with other metadata.
+    #[must_use]
+    pub fn with_metadata(mut self, metadata: Metadata) -> Self {
+        self.metadata = metadata;
+        self
+    }
+
+    /// Returns the event with `key` set to `value` in its metadata's
+    /// entries. Time: O(log n) in the number of entries.
+    #[must_use]
+    pub fn with_metadata_entry(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.metadata = self.metadata.with_entry(key, value);
+        self
+    }
+
+    /// Returns the event as caused by `cause` (a [`Command`](crate::Command)
+    /// or another event): its correlation id becomes the cause's
+    /// correlation id, or the cause's id when it has none; its causation id
+    /// the cause's id; the cause's metadata entries are added to its own
+    /// (its own win). Time: O(m log(n + m)) in the entries.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use dvent::{Command, Event};
+    ///
+    /// let command = Command::new("AddTodo").with_metadata_entry("user", "ada");
+    /// let event = Event::new("TodoAdded").caused_by(&command);
+    /// assert_eq!(event.metadata().causation_id(), Some(command.id()));
+    /// assert_eq!(event.metadata().entries()["user"], "ada");
+    /// ```
+    #[must_use]
+    pub fn caused_by(mut self, cause: &impl Cause) -> Self {
+        let own = std::mem::take(&mut self.metadata);
+        let inherited = Metadata::caused_by(cause);
+        let entries = own.entries().clone().union(inherited.entries().clone());
+        self.metadata = inherited.with_entries(entries);
+        self
+    }
+
+    /// Returns the event with another payload schema version (see
+    /// [`upcast`](crate::upcast)). A store refuses 0.
+    #[must_use]
+    pub fn with_data_version(mut self, data_version: u32) -> Self {
+        self.data_version = data_version;
+        self
+    }
+
     /// Returns the event with another id.
     #[must_use]
     pub fn with_id(mut self, id: Uuid) -> Self {
@@ -206,7 +295,19 @@ impl<D> Event<D> {
             timestamp: self.timestamp,
             data,
             version: self.version,
+            metadata: self.metadata,
+            data_version: self.data_version,
         }
+    }
+}
+
+impl<D> Cause for Event<D> {
+    fn cause_id(&self) -> Uuid {
+        self.id
+    }
+
+    fn metadata(&self) -> &Metadata {
+        &self.metadata
     }
 }
 

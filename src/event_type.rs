@@ -45,17 +45,29 @@ pub trait EventType {
     /// It should depend on the payload's variant only, never on its field
     /// values, and cost O(1).
     fn event_type(&self) -> &'static str;
+
+    /// The version of this payload's schema, from 1 (the default): raise it
+    /// when the payload's shape changes, and register an upcaster from the
+    /// previous version (see [`upcast`](crate::upcast)) so that stored
+    /// events of the old shape read as the new one. [`Event::of`] stores it
+    /// with the event. It should depend on the variant only, and cost O(1).
+    fn data_version(&self) -> u32 {
+        1
+    }
 }
 
 impl<D: EventType> Event<D> {
     /// A new event whose type is the one `data` names
-    /// ([`EventType::event_type`]): random id, no stream, now, version 0.
+    /// ([`EventType::event_type`]) and whose payload schema version is the
+    /// one it declares ([`EventType::data_version`]): random id, no stream,
+    /// now, version 0.
     ///
-    /// The same as [`Event::typed`]`(data.event_type(), data)`. Time: O(1)
-    /// plus one allocation for the type name.
+    /// The same as [`Event::typed`]`(data.event_type(), data)` with that
+    /// data version. Time: O(1) plus one allocation for the type name.
     #[must_use]
     pub fn of(data: D) -> Self {
-        Event::typed(data.event_type(), data)
+        let data_version = data.data_version();
+        Event::typed(data.event_type(), data).with_data_version(data_version)
     }
 }
 

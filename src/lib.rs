@@ -55,6 +55,7 @@ mod event_type;
 mod execute;
 mod expected_version;
 mod handler;
+mod metadata;
 mod name;
 pub mod projection;
 mod publisher;
@@ -64,6 +65,7 @@ mod stop;
 pub mod store;
 pub mod subscription;
 pub mod testing;
+pub mod upcast;
 
 pub use aggregate::Aggregate;
 pub use aggregate_id::{AggregateError, AggregateId};
@@ -76,6 +78,7 @@ pub use event_type::EventType;
 pub use execute::ExecuteError;
 pub use expected_version::ExpectedVersion;
 pub use handler::{CommandFn, CommandHandler};
+pub use metadata::{Cause, Metadata};
 pub use name::Name;
 pub use projection::{Follower, Projection, ProjectionRunner};
 pub use publisher::{PublishError, Publisher};
@@ -89,6 +92,7 @@ pub use store::SqliteEventStore;
 pub use store::read_model::{ReadModelError, ReadModelProgress};
 pub use store::{EventStore, InMemoryEventStore, Recorded, StoreError, StreamInfo};
 pub use subscription::{DurableSubscription, Subscription};
+pub use upcast::{UpcastError, Upcasters};
 
 /// The README's Rust example, compiled and run as a doctest.
 #[cfg(doctest)]

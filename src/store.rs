@@ -92,7 +92,8 @@ pub struct StreamInfo {
 ///   [`admission::MAX_NAME_BYTES`]) names no stream: reading it gives no
 ///   events and no last event (never an error), in every store.
 /// - **Idempotent appends.** Saving again a batch that is already stored,
-///   the same events (ids, types, timestamps, payloads) at the same
+///   the same events (ids, types, timestamps, payloads, metadata, payload
+///   versions) at the same
 ///   versions of the same stream, succeeds and returns them as stored,
 ///   writing nothing (see [`append`](EventStore::append)); so a
 ///   save that failed with an unknown outcome
@@ -111,7 +112,8 @@ pub trait EventStore<D = Data>: Send + Sync {
     /// stored, the save is taken for a retry of the one that stored it
     /// (after an error whose outcome was unknown, say): if every event of
     /// the batch is stored, in this stream, at consecutive versions, with
-    /// the same id, type, timestamp and payload (and a version of 0 or the
+    /// the same id, type, timestamp, payload, metadata and payload version
+    /// (and a version of 0 or the
     /// stored one), and `expected` accepts the stream as it was just before
     /// them (`Exact(n)`: they are stored from version n + 1; `NoStream`: from
     /// 1; `StreamExists`: from 2 on; `Any`: anywhere), the save succeeds,
@@ -159,8 +161,10 @@ pub trait EventStore<D = Data>: Send + Sync {
     ///
     /// # Errors
     ///
-    /// Backend errors, and [`StoreError::Corrupt`] for a stored event that
-    /// cannot be decoded.
+    /// Backend errors, [`StoreError::Corrupt`] for a stored event that
+    /// cannot be decoded, and [`StoreError::Upcast`] for one that the
+    /// handle's upcasters cannot bring to its type's current payload version
+    /// (see [`upcast`](crate::upcast)): an event is never skipped.
     fn events(&self, stream_id: Option<&str>, start: u64) -> Result<Vec<Event<D>>, StoreError>;
 
     /// At most `limit` events of every stream with a global position after
@@ -555,7 +559,9 @@ pub(crate) fn place<D: Clone>(
 ///
 /// The batch is a retry when, for every event in order, the stream holds
 /// at the next version (from the first event's) the event with its id,
-/// type, timestamp and payload (compared as JSON text), the event's
+/// type, timestamp, payload (compared as JSON text), metadata and payload
+/// version, as stored (never upcast: the same batch saved again is what
+/// was stored, whatever upcasters a handle has), the event's
 /// version being 0 or that version; and when `expected` accepts the
 /// stream's version just before the first event (so that the save that
 /// stored them could have been this one: with `Exact(n)` the batch is
@@ -609,6 +615,13 @@ pub fn check_retry<D: Serialize>(
             Some(RetryDifference::Timestamp)
         } else if !same_json(event.data(), kept.data()) {
             Some(RetryDifference::Payload)
+        } else if event.metadata() != kept.metadata() {
+            Some(RetryDifference::Metadata)
+        } else if event.data_version() != kept.data_version() {
+            Some(RetryDifference::DataVersion {
+                stored: kept.data_version(),
+                given: event.data_version(),
+            })
         } else {
             None
         };

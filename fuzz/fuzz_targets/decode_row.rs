@@ -51,6 +51,8 @@ fuzz_target!(|bytes: &[u8]| {
         event_type: next(),
         timestamp: next(),
         data: next(),
+        metadata: next(),
+        data_version: i64::from(head[0] / 3),
     };
     match head[0] % 3 {
         0 => check::<Data>(&row),
@@ -88,6 +90,8 @@ where
         event_type: encoded.event_type.as_bytes(),
         timestamp: encoded.timestamp.as_bytes(),
         data: encoded.data.as_bytes(),
+        metadata: encoded.metadata.as_bytes(),
+        data_version: encoded.data_version,
     };
     let back: Event<D> = codec::decode(&again).expect("an encoded event decodes");
     assert_eq!(back, event);

@@ -10,6 +10,8 @@
 //! | payload, written as JSON | arrays and maps nested at most [`MAX_PAYLOAD_DEPTH`] deep | `serde_json` refuses to read 128 levels or more |
 //! | | finite numbers only | JSON has no NaN or infinity: `serde_json` writes one as `null`, which reads back as an error or as `None` |
 //! | | writable by `serde_json` at all | map keys must be text, numbers, bools, chars or unit variants; the payload's `Serialize` must not fail |
+//! | metadata ([`Metadata`](crate::Metadata)), written as JSON | as a payload | the same |
+//! | payload version ([`Event::data_version`]) | at least 1 | versions count from 1 |
 //! | checkpoint ([`check_checkpoint`]) | a name as a stream id; a position at most [`MAX_CHECKPOINT_POSITION`] | the same; an SQL `BIGINT` holds the position |
 //!
 //! [`prepare_batch`](super::prepare_batch), which every store calls before
@@ -121,6 +123,16 @@ pub enum EventProblem {
     /// Its payload would not read back as written.
     #[error("its payload {0}")]
     Payload(PayloadProblem),
+    /// Its metadata would not read back as written (its entries break the
+    /// rule for payloads).
+    #[error("its metadata {0}")]
+    Metadata(PayloadProblem),
+    /// Its payload version is 0.
+    #[error("its payload version should be at least 1, found {found}")]
+    DataVersion {
+        /// The version it carried.
+        found: u32,
+    },
 }
 
 /// Checks a stream id or an event type: non-empty, no NUL, at most
@@ -189,10 +201,11 @@ pub fn check_payload<D: Serialize + ?Sized>(data: &D) -> Result<(), PayloadProbl
 }
 
 /// Checks what an event carries: its type ([`check_name`]), its timestamp
-/// ([`check_timestamp`]) and its payload ([`check_payload`]). Its stream id
-/// and version are the store's to give.
+/// ([`check_timestamp`]), its payload ([`check_payload`]), its metadata (by
+/// the same rule as a payload) and its payload version (at least 1). Its
+/// stream id and version are the store's to give.
 ///
-/// Time: O(size of the payload + length of the type).
+/// Time: O(size of the payload and metadata + length of the type).
 ///
 /// # Errors
 ///
@@ -200,7 +213,12 @@ pub fn check_payload<D: Serialize + ?Sized>(data: &D) -> Result<(), PayloadProbl
 pub fn check_event<D: Serialize>(event: &Event<D>) -> Result<(), EventProblem> {
     check_name(event.event_type()).map_err(EventProblem::EventType)?;
     check_timestamp(event.timestamp())?;
-    check_payload(event.data()).map_err(EventProblem::Payload)
+    check_payload(event.data()).map_err(EventProblem::Payload)?;
+    check_payload(event.metadata()).map_err(EventProblem::Metadata)?;
+    if event.data_version() == 0 {
+        return Err(EventProblem::DataVersion { found: 0 });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -371,6 +389,31 @@ mod tests {
         assert!(
             matches!(&err, PayloadProblem::Unwritable { reason, path } if reason.contains("no") && path == "/0"),
             "{err:?}"
+        );
+    }
+
+    #[test]
+    fn metadata_and_the_payload_version_are_checked() {
+        let deep = Event::new("A").with_metadata_entry("trace", nested(MAX_PAYLOAD_DEPTH));
+        let err = check_event(&deep).unwrap_err();
+        assert!(
+            matches!(&err, EventProblem::Metadata(PayloadProblem::TooDeep { path, .. }) if path.starts_with("/entries/trace")),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string().starts_with("its metadata should nest"),
+            "{err}"
+        );
+        let ok = Event::new("A").with_metadata_entry("trace", nested(MAX_PAYLOAD_DEPTH - 2));
+        assert_eq!(check_event(&ok), Ok(()));
+        let zero = Event::new("A").with_data_version(0);
+        assert_eq!(
+            check_event(&zero),
+            Err(EventProblem::DataVersion { found: 0 })
+        );
+        assert_eq!(
+            EventProblem::DataVersion { found: 0 }.to_string(),
+            "its payload version should be at least 1, found 0"
         );
     }
 

@@ -13,6 +13,13 @@
 //! | `type` | the event type | `TodoAdded` |
 //! | `timestamp` | RFC 3339 in UTC with nanoseconds, so that it reads back exactly | `2026-01-01T09:30:00.123456789Z` |
 //! | `data` | the payload as JSON | `{"status":"Queued"}` |
+//! | `metadata` | the [`Metadata`] as JSON (`{}` when empty; empty text reads as `{}`) | `{"causation_id":"…"}` |
+//! | `data_version` | the payload's schema version, an integer from 1 | `1` |
+//!
+//! A [`Decoder`] given [`Upcasters`] (the store's) brings a payload stored
+//! at an older version up to its type's current one before decoding it
+//! into the payload type (see [`upcast`](crate::upcast)); a failure is
+//! [`StoreError::Upcast`].
 //!
 //! Decoding never panics: a row that cannot be decoded (text that is not
 //! UTF-8, an invalid UUID, a version below 1, a bad timestamp, invalid JSON,
@@ -35,6 +42,8 @@
 //!     event_type: encoded.event_type.as_bytes(),
 //!     timestamp: encoded.timestamp.as_bytes(),
 //!     data: encoded.data.as_bytes(),
+//!     metadata: encoded.metadata.as_bytes(),
+//!     data_version: encoded.data_version,
 //! };
 //! let back: Event<Data> = codec::decode(&row)?;
 //! assert_eq!(back, event.with_stream_id("todo-1"));
@@ -58,7 +67,9 @@ use uuid::Uuid;
 use super::Recorded;
 use super::StoreError;
 use crate::event::Event;
+use crate::metadata::Metadata;
 use crate::name::Name;
+use crate::upcast::{self, UpcastError, Upcasters};
 
 /// An event's values as they are written to a row.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -73,6 +84,10 @@ pub struct EncodedEvent {
     pub timestamp: String,
     /// The payload as JSON.
     pub data: String,
+    /// The metadata as JSON (`{}` when empty).
+    pub metadata: String,
+    /// The payload's schema version.
+    pub data_version: i64,
 }
 
 /// Encodes an event's values for a row (the stream id is written as given
@@ -99,12 +114,16 @@ pub fn encode<D: Serialize>(event: &Event<D>) -> Result<EncodedEvent, StoreError
     let timestamp = encode_timestamp(event.timestamp()).map_err(fail)?;
     let data = serde_json::to_string(event.data())
         .map_err(|e| fail(format!("the payload should be writable as JSON: {e}")))?;
+    let metadata = serde_json::to_string(event.metadata())
+        .map_err(|e| fail(format!("the metadata should be writable as JSON: {e}")))?;
     Ok(EncodedEvent {
         event_id: event.id().hyphenated().to_string(),
         event_type: event.event_type_name().clone(),
         version,
         timestamp,
         data,
+        metadata,
+        data_version: i64::from(event.data_version()),
     })
 }
 
@@ -163,6 +182,10 @@ pub struct StoredRow<'a> {
     pub timestamp: &'a [u8],
     /// The payload's JSON text.
     pub data: &'a [u8],
+    /// The metadata's JSON text (empty text reads as no metadata).
+    pub metadata: &'a [u8],
+    /// The payload's schema version.
+    pub data_version: i64,
 }
 
 /// Decodes one row into an event.
@@ -180,6 +203,7 @@ pub fn decode<D: DeserializeOwned>(row: &StoredRow<'_>) -> Result<Event<D>, Stor
 #[derive(Debug, Default)]
 pub struct Decoder {
     names: HashSet<Name>,
+    upcasters: Option<Arc<Upcasters>>,
 }
 
 /// How many distinct names a [`Decoder`] keeps for sharing.
@@ -190,6 +214,15 @@ impl Decoder {
     #[must_use]
     pub fn new() -> Self {
         Decoder::default()
+    }
+
+    /// A decoder that upcasts payloads with `upcasters` (none: as stored).
+    #[must_use]
+    pub fn with_upcasters(upcasters: Option<Arc<Upcasters>>) -> Self {
+        Decoder {
+            names: HashSet::new(),
+            upcasters,
+        }
     }
 
     /// Decodes one row into an event.
@@ -225,17 +258,78 @@ impl Decoder {
             })?;
         let event_type = utf8("type", row.event_type).map_err(fail)?;
         let timestamp = decode_timestamp(row.timestamp).map_err(fail)?;
-        let data = serde_json::from_slice::<D>(row.data).map_err(|e| {
+        let data_version = u32::try_from(row.data_version)
+            .ok()
+            .filter(|&v| v >= 1)
+            .ok_or_else(|| {
+                fail(format!(
+                    "data_version should be a whole number from 1 to {}, found {}",
+                    u32::MAX,
+                    row.data_version
+                ))
+            })?;
+        let metadata = if row.metadata.is_empty() {
+            Metadata::new()
+        } else {
+            serde_json::from_slice::<Metadata>(row.metadata).map_err(|e| {
+                fail(format!(
+                    "metadata should be JSON of dvent's Metadata, found {} ({e})",
+                    preview(row.metadata)
+                ))
+            })?
+        };
+        let upcast_failed = |source: UpcastError| StoreError::Upcast {
+            stream_id: String::from_utf8_lossy(row.stream_id).into_owned(),
+            position: row.position,
+            event_id: id,
+            source,
+        };
+        let plan = match &self.upcasters {
+            Some(upcasters) => upcasters
+                .plan(event_type, data_version)
+                .map_err(upcast_failed)?
+                .map(|_| upcasters),
+            None => None,
+        };
+        let not_json = |e: serde_json::Error| {
             fail(format!(
                 "data should be JSON of the payload type ({}), found {} ({e})",
                 std::any::type_name::<D>(),
                 preview(row.data)
             ))
-        })?;
+        };
+        let (data, data_version) = match plan {
+            None => (
+                serde_json::from_slice::<D>(row.data).map_err(not_json)?,
+                data_version,
+            ),
+            Some(upcasters) => {
+                let json = serde_json::from_slice(row.data).map_err(not_json)?;
+                let (json, to) = upcasters
+                    .upcast(event_type, data_version, json)
+                    .map_err(upcast_failed)?;
+                let data = upcast::decode::<D>(json).map_err(|reason| {
+                    upcast_failed(UpcastError::Payload {
+                        event_type: event_type.to_string(),
+                        from: data_version,
+                        to,
+                        reason,
+                    })
+                })?;
+                (data, to)
+            }
+        };
         let stream_id = self.name(stream_id);
         let event_type = self.name(event_type);
         Ok(Event::from_stored(
-            id, event_type, stream_id, timestamp, data, version,
+            id,
+            event_type,
+            stream_id,
+            timestamp,
+            data,
+            version,
+            metadata,
+            data_version,
         ))
     }
 
@@ -324,6 +418,8 @@ mod tests {
             event_type: b"TodoAdded",
             timestamp: b"2026-01-01T09:30:00.123456789Z",
             data,
+            metadata: b"{}",
+            data_version: 1,
         }
     }
 
@@ -373,6 +469,8 @@ mod tests {
             event_type: enc.event_type.as_bytes(),
             timestamp: enc.timestamp.as_bytes(),
             data: enc.data.as_bytes(),
+            metadata: enc.metadata.as_bytes(),
+            data_version: enc.data_version,
         };
         assert_eq!(decode::<Data>(&row).unwrap(), event.with_stream_id("s"));
     }
@@ -393,6 +491,8 @@ mod tests {
                 event_type: b"A",
                 timestamp: enc.timestamp.as_bytes(),
                 data: enc.data.as_bytes(),
+                metadata: enc.metadata.as_bytes(),
+                data_version: enc.data_version,
             };
             let back: Event = decode(&row).unwrap();
             proptest::prop_assert_eq!(back.data()["x"].as_f64(), Some(x), "{}", enc.data);
@@ -470,6 +570,90 @@ mod tests {
         let ts = Timestamp::new(-62_167_219_201, 0).unwrap();
         let err = encode(&Event::new("A").with_timestamp(ts)).unwrap_err();
         assert!(matches!(err, StoreError::Encode { .. }), "{err}");
+    }
+
+    #[test]
+    fn metadata_and_the_payload_version_round_trip() {
+        let event = Event::new("A")
+            .with_metadata_entry("user", "ada")
+            .with_metadata(
+                Metadata::new()
+                    .with_correlation_id(Uuid::from_u128(1))
+                    .with_entry("user", "ada"),
+            )
+            .with_data_version(4)
+            .with_version(1);
+        let enc = encode(&event).unwrap();
+        assert_eq!(enc.data_version, 4);
+        let stored = StoredRow {
+            metadata: enc.metadata.as_bytes(),
+            data_version: enc.data_version,
+            ..row(b"{}")
+        };
+        let back: Event = decode(&stored).unwrap();
+        assert_eq!(back.metadata(), event.metadata());
+        assert_eq!(back.data_version(), 4);
+        let empty: Event = decode(&StoredRow {
+            metadata: b"",
+            ..row(b"{}")
+        })
+        .unwrap();
+        assert!(empty.metadata().is_empty());
+    }
+
+    #[test]
+    fn bad_metadata_or_payload_version_is_corrupt() {
+        let r = reason(
+            decode::<Data>(&StoredRow {
+                metadata: b"[1]",
+                ..row(b"{}")
+            })
+            .unwrap_err(),
+        );
+        assert!(r.starts_with("metadata should be JSON"), "{r}");
+        for bad in [0, -1, i64::from(u32::MAX) + 1] {
+            let r = reason(
+                decode::<Data>(&StoredRow {
+                    data_version: bad,
+                    ..row(b"{}")
+                })
+                .unwrap_err(),
+            );
+            assert!(r.contains(&format!("found {bad}")), "{r}");
+        }
+    }
+
+    #[test]
+    fn a_decoder_with_upcasters_upcasts_before_decoding() {
+        let upcasters = Upcasters::new().on(
+            "TodoAdded",
+            1,
+            |v| serde_json::json!({"description": v["text"], "count": 1}),
+        );
+        let mut decoder = Decoder::with_upcasters(Some(Arc::new(upcasters)));
+        let event: Event<Added> = decoder.decode(&row(br#"{"text":"milk"}"#)).unwrap();
+        assert_eq!(event.data().description, "milk");
+        assert_eq!(event.data_version(), 2);
+        let newer = StoredRow {
+            data_version: 3,
+            ..row(b"{}")
+        };
+        let err = decoder.decode::<Data>(&newer).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                StoreError::Upcast {
+                    position: 7,
+                    source: UpcastError::NewerThanCurrent {
+                        found: 3,
+                        current: 2,
+                        ..
+                    },
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
     }
 
     #[test]

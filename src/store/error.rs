@@ -122,6 +122,25 @@ pub enum StoreError {
         /// What was wrong.
         reason: String,
     },
+    /// A stored event could not be brought to its type's current payload
+    /// version by the store's [`Upcasters`](crate::Upcasters): a step has no
+    /// upcaster, the stored version is newer than the current one, or the
+    /// upcast payload does not decode. The event is not skipped: the read
+    /// fails. What is stored is unchanged.
+    #[error(
+        "stored event {event_id} at position {position} of stream {stream_id:?} could not be          upcast: {source}"
+    )]
+    Upcast {
+        /// The stream it belongs to.
+        stream_id: String,
+        /// Its global position in the store.
+        position: i64,
+        /// The event.
+        event_id: Uuid,
+        /// What went wrong, naming the type and the versions.
+        #[source]
+        source: crate::upcast::UpcastError,
+    },
     /// An event could not be encoded for storage.
     #[error("event {event_id} could not be encoded: {reason}")]
     Encode {
@@ -250,6 +269,17 @@ pub enum RetryDifference {
     /// JSON text).
     #[error("has another payload than the stored event with its id")]
     Payload,
+    /// The stored event with this id has other metadata.
+    #[error("has other metadata than the stored event with its id")]
+    Metadata,
+    /// The stored event with this id has another payload version.
+    #[error("has payload version {given}, but the stored event with its id has version {stored}")]
+    DataVersion {
+        /// The stored event's payload version (as stored, not upcast).
+        stored: u32,
+        /// The version the event carried.
+        given: u32,
+    },
     /// The batch is stored after version `after` of the stream, which the
     /// expectation given does not accept: it is not the save that stored
     /// them.

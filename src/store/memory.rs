@@ -8,6 +8,7 @@ use std::time::Duration;
 use imbl::{HashMap, Vector};
 use jiff::Timestamp;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use super::commits::{CommitSignal, check_checkpoint, may_name_a_checkpoint};
@@ -18,6 +19,11 @@ use crate::expected_version::ExpectedVersion;
 use crate::name::Name;
 use crate::publisher::{PublishError, Publisher, publish_all};
 use crate::snapshot::{self, Snapshot as StateSnapshot};
+use crate::upcast::{UpcastError, Upcasters};
+
+/// How a handle reads an event through its upcasters (the payload type's
+/// serde bounds are captured when they are given).
+type ReadAs<D> = Arc<dyn Fn(Event<D>) -> Result<Event<D>, UpcastError> + Send + Sync>;
 
 mod read_model;
 
@@ -68,6 +74,7 @@ mod read_model;
 pub struct InMemoryEventStore<D = Data> {
     shared: Arc<Shared<D>>,
     publisher: Option<Publisher<D>>,
+    upcast: Option<ReadAs<D>>,
 }
 
 struct Shared<D> {
@@ -154,6 +161,34 @@ impl<D: Clone> InMemoryEventStore<D> {
         self
     }
 
+    /// This handle, reading every event through `upcasters`: an event whose
+    /// payload version is older than its type's current one is written as
+    /// JSON, upcast and decoded again, in every read (see
+    /// [`upcast`](crate::upcast)); the store keeps the values as saved.
+    /// Other handles keep their own. The same on every store.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use dvent::serde_json::json;
+    /// use dvent::{vector, Event, EventStore, ExpectedVersion, InMemoryEventStore, Upcasters};
+    ///
+    /// let store = InMemoryEventStore::new();
+    /// store.append("s", &vector![Event::new("Paid").with_entry("amount", 5)], ExpectedVersion::Any)?;
+    /// let upcasting = store.clone().with_upcasters(Upcasters::new().on("Paid", 1, |v| json!({"cents": v["amount"]})));
+    /// assert_eq!(upcasting.events(None, 0)?[0].data()["cents"], 5);
+    /// assert_eq!(store.events(None, 0)?[0].data()["amount"], 5);
+    /// # Ok::<(), dvent::StoreError>(())
+    /// ```
+    #[must_use]
+    pub fn with_upcasters(mut self, upcasters: Upcasters) -> Self
+    where
+        D: Serialize + DeserializeOwned + 'static,
+    {
+        self.upcast = Some(Arc::new(move |event| upcasters.upcast_event(event)));
+        self
+    }
+
     fn make() -> Self {
         InMemoryEventStore {
             shared: Arc::new(Shared {
@@ -171,7 +206,25 @@ impl<D: Clone> InMemoryEventStore<D> {
                 snapshots: Mutex::new(std::collections::HashMap::new()),
             }),
             publisher: None,
+            upcast: None,
         }
+    }
+
+    /// An event as this handle reads it: through its upcasters, if any.
+    /// Time: O(1) for an event at its type's current payload version; else
+    /// writing the payload as JSON, the upcasters, and decoding it again.
+    fn read_as(&self, event: Event<D>, position: u64) -> Result<Event<D>, StoreError> {
+        let Some(upcast) = &self.upcast else {
+            return Ok(event);
+        };
+        let stream_id = event.stream_id().to_string();
+        let event_id = event.id();
+        upcast(event).map_err(|source| StoreError::Upcast {
+            stream_id,
+            position: i64::try_from(position).unwrap_or(i64::MAX),
+            event_id,
+            source,
+        })
     }
 
     /// How many events the store holds. Time: O(1).
@@ -219,6 +272,7 @@ impl<D> Clone for InMemoryEventStore<D> {
         InMemoryEventStore {
             shared: Arc::clone(&self.shared),
             publisher: self.publisher.clone(),
+            upcast: self.upcast.clone(),
         }
     }
 }
@@ -230,6 +284,7 @@ impl<D: Clone> fmt::Debug for InMemoryEventStore<D> {
             .field("streams", &snapshot.created.len())
             .field("events", &snapshot.log.len())
             .field("publisher", &self.publisher.is_some())
+            .field("upcasters", &self.upcast.is_some())
             .finish()
     }
 }
@@ -349,6 +404,7 @@ impl<D: Clone + Serialize + Send + Sync> EventStore<D> for InMemoryEventStore<D>
             if let Some(first) = events.front().filter(|e| state.event_ids.contains(&e.id())) {
                 // A retry of a save that happened, or a mistake: judged
                 // under the lock, and nothing is written or published.
+                // Compared as stored, not upcast.
                 let kept = snapshot.stored_from(stream_id, first, events.len());
                 return check_retry(stream_id, events, expected, kept);
             }
@@ -384,7 +440,13 @@ impl<D: Clone + Serialize + Send + Sync> EventStore<D> for InMemoryEventStore<D>
             if start >= snapshot.log.len() {
                 return Ok(Vec::new());
             }
-            return Ok(snapshot.log.skip(start).iter().cloned().collect());
+            return snapshot
+                .log
+                .skip(start)
+                .iter()
+                .zip(start as u64 + 1..)
+                .map(|(event, position)| self.read_as(event.clone(), position))
+                .collect();
         };
         let Some(stream) = snapshot.streams.get(stream_id) else {
             return Ok(Vec::new());
@@ -396,7 +458,7 @@ impl<D: Clone + Serialize + Send + Sync> EventStore<D> for InMemoryEventStore<D>
         let mut events = Vec::with_capacity(stream.positions.len().saturating_sub(start));
         for &position in stream.positions.iter().skip(start) {
             if let Some(event) = focus.get(position as usize) {
-                events.push(event.clone());
+                events.push(self.read_as(event.clone(), position + 1)?);
             }
         }
         Ok(events)
@@ -408,7 +470,7 @@ impl<D: Clone + Serialize + Send + Sync> EventStore<D> for InMemoryEventStore<D>
     ///
     /// # Errors
     ///
-    /// Never.
+    /// [`StoreError::Upcast`] through the handle's upcasters; else never.
     fn read_all(&self, after: u64, limit: usize) -> Result<Vec<Recorded<D>>, StoreError> {
         let snapshot = self.snapshot();
         let Ok(after) = usize::try_from(after) else {
@@ -418,17 +480,19 @@ impl<D: Clone + Serialize + Send + Sync> EventStore<D> for InMemoryEventStore<D>
             return Ok(Vec::new());
         }
         // The log's index i holds the event at position i + 1.
-        Ok(snapshot
+        snapshot
             .log
             .skip(after)
             .iter()
             .take(limit)
             .zip(after as u64 + 1..)
-            .map(|(event, position)| Recorded {
-                position,
-                event: event.clone(),
+            .map(|(event, position)| {
+                Ok(Recorded {
+                    position,
+                    event: self.read_as(event.clone(), position)?,
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// As [`EventStore::read_stream`]. Time: O((log n + limit) log n), on
@@ -436,7 +500,7 @@ impl<D: Clone + Serialize + Send + Sync> EventStore<D> for InMemoryEventStore<D>
     ///
     /// # Errors
     ///
-    /// Never.
+    /// [`StoreError::Upcast`] through the handle's upcasters; else never.
     fn read_stream(
         &self,
         stream_id: &str,
@@ -454,7 +518,7 @@ impl<D: Clone + Serialize + Send + Sync> EventStore<D> for InMemoryEventStore<D>
             if let Some(event) = focus.get(index as usize) {
                 page.push(Recorded {
                     position: index + 1,
-                    event: event.clone(),
+                    event: self.read_as(event.clone(), index + 1)?,
                 });
             }
         }
@@ -463,11 +527,13 @@ impl<D: Clone + Serialize + Send + Sync> EventStore<D> for InMemoryEventStore<D>
 
     fn last_event(&self, stream_id: &str) -> Result<Option<Event<D>>, StoreError> {
         let snapshot = self.snapshot();
-        Ok(snapshot
+        snapshot
             .streams
             .get(stream_id)
             .and_then(|stream| stream.positions.back())
-            .and_then(|&p| snapshot.log.get(p as usize).cloned()))
+            .and_then(|&p| Some((p + 1, snapshot.log.get(p as usize)?.clone())))
+            .map(|(position, event)| self.read_as(event, position))
+            .transpose()
     }
 
     fn streams(&self, start: u64) -> Result<Vec<StreamInfo>, StoreError> {

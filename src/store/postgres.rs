@@ -7,7 +7,7 @@
 //! prepared statements. Connections are not encrypted (no TLS): reach the
 //! server through a Unix socket, the loopback or a trusted network.
 //!
-//! # Schema (version 1)
+//! # Schema (version 2)
 //!
 //! In the schema given with [`PostgresOptions::schema`], or else in the
 //! first schema of the connection's `search_path` (usually `public`):
@@ -15,7 +15,7 @@
 //! ```sql
 //! CREATE TABLE dvent_store (               -- one row: the marker and the append lock
 //!     id             INTEGER PRIMARY KEY CHECK (id = 1),
-//!     schema_version INTEGER NOT NULL      -- 1
+//!     schema_version INTEGER NOT NULL      -- 2
 //! );
 //! CREATE TABLE events (
 //!     position  BIGINT PRIMARY KEY,        -- global order: 1, 2, 3, … without gaps
@@ -25,6 +25,8 @@
 //!     type      TEXT   NOT NULL,
 //!     timestamp TEXT   NOT NULL,           -- RFC 3339, UTC, nanoseconds (exact)
 //!     data      JSON   NOT NULL,           -- the payload, as written
+//!     data_version INTEGER NOT NULL DEFAULT 1,    -- the payload's schema version (2)
+//!     metadata  JSON   NOT NULL DEFAULT '{}',     -- the metadata, as written (2)
 //!     UNIQUE (stream_id, version)
 //! );
 //! CREATE TABLE streams (
@@ -56,8 +58,24 @@
 //!
 //! Connecting creates the schema and tables when `dvent_store` is missing
 //! (in one transaction, under an advisory lock, so that processes starting
-//! together are safe); a `schema_version` other than 1 is
-//! [`StoreError::UnsupportedSchema`]. A user that may not create tables can
+//! together are safe); a `schema_version` of 1 (dvent 0.2) is migrated
+//! to 2; any other than 1 or 2 is [`StoreError::UnsupportedSchema`].
+//!
+//! **Migration from version 1**: in one transaction, under the same
+//! advisory lock and the lock on `dvent_store`'s row (so saves wait for it,
+//! and two processes migrate once), the version checked again there:
+//!
+//! ```sql
+//! ALTER TABLE events ADD COLUMN data_version INTEGER NOT NULL DEFAULT 1;
+//! ALTER TABLE events ADD COLUMN metadata JSON NOT NULL DEFAULT '{}';
+//! UPDATE dvent_store SET schema_version = 2 WHERE id = 1;
+//! ```
+//!
+//! Every event keeps its position, stream, version, timestamp and payload;
+//! old events read with no metadata at payload version 1. A column with a
+//! constant default rewrites no row (PostgreSQL 11 or later). Should any
+//! statement fail, the transaction is rolled back and the schema stays at
+//! version 1 as it was. A user that may not create tables can
 //! use a schema made beforehand by one that may. A schema the store creates
 //! gets a comment saying so: [`PostgresEventStore::drop_schema`] drops only
 //! such a schema (never `public`, nor one made beforehand).
@@ -144,6 +162,7 @@ use crate::event::Event;
 use crate::expected_version::ExpectedVersion;
 use crate::name::Name;
 use crate::publisher::{PublishError, Publisher, publish_all};
+use crate::upcast::Upcasters;
 
 mod read;
 mod read_model;
@@ -152,7 +171,7 @@ mod snapshot;
 mod watch;
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// A key for `pg_advisory_xact_lock`, held while a store creates its tables.
 const SETUP_LOCK: i64 = 0x6476_656e_7400;
@@ -311,6 +330,8 @@ impl PostgresOptions {
 pub struct PostgresEventStore<D = Data> {
     shared: Arc<Shared>,
     publisher: Option<Publisher<D>>,
+    /// Run on every read (see [`upcast`](crate::upcast)).
+    upcasters: Option<Arc<Upcasters>>,
 }
 
 struct Shared {
@@ -455,7 +476,24 @@ impl<D> PostgresEventStore<D> {
                 watch: Arc::new(watch),
             }),
             publisher: None,
+            upcasters: None,
         })
+    }
+
+    /// This handle, reading every event through `upcasters`: a payload
+    /// stored at an older version of its type is brought to the current
+    /// one before it is decoded, in every read (see
+    /// [`upcast`](crate::upcast)). Other handles keep their own. The same on
+    /// every store. Nothing stored is changed.
+    #[must_use]
+    pub fn with_upcasters(mut self, upcasters: Upcasters) -> Self {
+        self.upcasters = Some(Arc::new(upcasters));
+        self
+    }
+
+    /// A decoder that runs this handle's upcasters.
+    fn decoder(&self) -> Decoder {
+        Decoder::with_upcasters(self.upcasters.clone())
     }
 
     /// This handle, calling `publisher` with each event it saves, after the
@@ -696,10 +734,13 @@ fn set_up(
         }
         tx.commit().map_err(fail)?;
     }
-    let found: i32 = client
+    let mut found: i32 = client
         .query_one(&sql.version, &[])
         .and_then(|row| row.try_get(0))
         .map_err(fail)?;
+    if found == 1 {
+        found = migrate_v1(client, sql, limits)?;
+    }
     if i64::from(found) != SCHEMA_VERSION {
         return Err(StoreError::UnsupportedSchema {
             found: found.into(),
@@ -707,6 +748,44 @@ fn set_up(
         });
     }
     Ok(())
+}
+
+/// Migrates a version-1 schema to version 2 in one transaction, under the
+/// setup lock and the append lock, checking the version again there; returns
+/// the version found after. On any error it is rolled back: the schema is
+/// as it was.
+fn migrate_v1(client: &mut Client, sql: &Sql, limits: Limits) -> Result<i32, StoreError> {
+    let fail = |e| pg_error(e, limits);
+    let mut tx = client
+        .build_transaction()
+        .isolation_level(IsolationLevel::ReadCommitted)
+        .read_only(false)
+        .start()
+        .map_err(fail)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SETUP_LOCK])
+        .map_err(fail)?;
+    let found: i32 = tx
+        .query_one(&format!("{} FOR UPDATE", sql.version), &[])
+        .and_then(|row| row.try_get(0))
+        .map_err(fail)?;
+    if found != 1 {
+        return Ok(found);
+    }
+    tx.batch_execute(&sql.migrate_v1).map_err(|e| {
+        let error = fail(e);
+        match error {
+            StoreError::Backend { message, source } => StoreError::Backend {
+                message: format!(
+                    "{message} (migrating the schema from version 1 to 2; nothing was changed)"
+                ),
+                source,
+            },
+            other => other,
+        }
+    })?;
+    tx.commit().map_err(fail)?;
+    log::info!("PostgreSQL: migrated an event store from schema version 1 to 2");
+    Ok(2)
 }
 
 fn marker_exists(client: &mut impl GenericClient, sql: &Sql) -> Result<bool, ::postgres::Error> {
@@ -722,6 +801,8 @@ struct Sql {
     begin: String,
     marker: String,
     create: String,
+    /// From schema version 1 to 2.
+    migrate_v1: String,
     version: String,
     current_version: String,
     lock: String,
@@ -746,7 +827,8 @@ struct Sql {
 impl Sql {
     fn new(schema: Option<&str>, limits: Limits) -> Self {
         let p = schema.map(|s| format!("{}.", quote(s))).unwrap_or_default();
-        let columns = "position, event_id::text, stream_id, version, type, timestamp, data::text";
+        let columns = "position, event_id::text, stream_id, version, type, timestamp, data::text, \
+                       metadata::text, data_version::bigint";
         Sql {
             // Read committed: the read after the lock must see every save
             // committed before it took the lock (a repeatable read snapshot,
@@ -769,6 +851,8 @@ impl Sql {
                     type      TEXT   NOT NULL,
                     timestamp TEXT   NOT NULL,
                     data      JSON   NOT NULL,
+                    data_version INTEGER NOT NULL DEFAULT 1,
+                    metadata  JSON   NOT NULL DEFAULT '{{}}',
                     UNIQUE (stream_id, version)
                 );
                 CREATE TABLE IF NOT EXISTS {p}streams (
@@ -778,6 +862,13 @@ impl Sql {
                     version   BIGINT NOT NULL
                 );
                 INSERT INTO {p}dvent_store (id, schema_version) VALUES (1, {SCHEMA_VERSION});"
+            ),
+            // The payload version first, then the metadata: the test of an
+            // interrupted migration makes the second fail.
+            migrate_v1: format!(
+                "ALTER TABLE {p}events ADD COLUMN data_version INTEGER NOT NULL DEFAULT 1;
+                 ALTER TABLE {p}events ADD COLUMN metadata JSON NOT NULL DEFAULT '{{}}';
+                 UPDATE {p}dvent_store SET schema_version = 2 WHERE id = 1;"
             ),
             read_side: read_side::ReadSql::new(&p),
             snapshots: snapshot::SnapshotSql::new(&p),
@@ -801,10 +892,13 @@ impl Sql {
                     VALUES ($1::bigint, $2::text, $3::text, $4::bigint)
                     ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version
                 ), written AS (
-                    INSERT INTO {p}events (position, event_id, stream_id, version, type, timestamp, data)
-                    SELECT b.position, b.event_id::uuid, $2::text, b.version, b.type, b.timestamp, b.data::json
-                    FROM UNNEST($5::bigint[], $6::text[], $7::bigint[], $8::text[], $9::text[], $10::text[])
-                        AS b(position, event_id, version, type, timestamp, data)
+                    INSERT INTO {p}events (position, event_id, stream_id, version, type, timestamp, data,
+                                           metadata, data_version)
+                    SELECT b.position, b.event_id::uuid, $2::text, b.version, b.type, b.timestamp, b.data::json,
+                           b.metadata::json, b.data_version::integer
+                    FROM UNNEST($5::bigint[], $6::text[], $7::bigint[], $8::text[], $9::text[], $10::text[],
+                                $12::text[], $13::bigint[])
+                        AS b(position, event_id, version, type, timestamp, data, metadata, data_version)
                     RETURNING position
                 )
                 SELECT pg_notify($11::text, MAX(position)::text) FROM written"
@@ -1032,6 +1126,8 @@ fn event_from_row<D: DeserializeOwned>(
         event_type: text(4, "type")?.as_bytes(),
         timestamp: text(5, "timestamp")?.as_bytes(),
         data: text(6, "data")?.as_bytes(),
+        metadata: text(7, "metadata")?.as_bytes(),
+        data_version: row.try_get(8).map_err(|e| fail("data_version", e))?,
     };
     decoder.decode(&stored)
 }
@@ -1150,6 +1246,7 @@ where
             let rows = open
                 .client()
                 .query(&retry, &[&stream_id, first_id, &limit])?;
+            // Compared as stored, not upcast.
             let mut decoder = Decoder::new();
             let kept = rows
                 .iter()
@@ -1192,10 +1289,12 @@ where
         let timestamps: Vec<&str> = encoded.iter().map(|v| v.timestamp.as_str()).collect();
         let data: Vec<&str> = encoded.iter().map(|v| v.data.as_str()).collect();
         let event_ids: Vec<&str> = encoded.iter().map(|v| v.event_id.as_str()).collect();
+        let metadata: Vec<&str> = encoded.iter().map(|v| v.metadata.as_str()).collect();
+        let data_versions: Vec<i64> = encoded.iter().map(|v| v.data_version).collect();
         let new_version = versions.last().copied().unwrap_or_default();
         let write = open.prepared(&sql.write)?;
         let channel = self.shared.watch.channel();
-        let params: [&(dyn ToSql + Sync); 11] = [
+        let params: [&(dyn ToSql + Sync); 13] = [
             &next_number,
             &stream_id,
             &timestamps[0],
@@ -1207,6 +1306,8 @@ where
             &timestamps,
             &data,
             &channel,
+            &metadata,
+            &data_versions,
         ];
         open.client().execute(&write, &params)?;
         Ok((batch, true))
@@ -1286,7 +1387,7 @@ where
         let mut rows = client
             .query_raw(&statement, params.iter().copied())
             .map_err(|e| self.fail(e))?;
-        let mut decoder = Decoder::new();
+        let mut decoder = self.decoder();
         let mut events = Vec::new();
         while let Some(row) = rows.next().map_err(|e| self.fail(e))? {
             let event = event_from_row(&row, &mut decoder)?;
@@ -1481,6 +1582,7 @@ impl<D> Clone for PostgresEventStore<D> {
         PostgresEventStore {
             shared: Arc::clone(&self.shared),
             publisher: self.publisher.clone(),
+            upcasters: self.upcasters.clone(),
         }
     }
 }
@@ -1715,15 +1817,15 @@ mod tests {
     fn a_newer_schema_is_refused() {
         let Some(url) = test_url() else { return };
         let mut db = Damaged::new(url);
-        db.damage("UPDATE dvent_store SET schema_version = 2");
+        db.damage("UPDATE dvent_store SET schema_version = 3");
         let err = PostgresEventStore::<crate::Data>::connect_with_schema(&db.url, &db.schema)
             .unwrap_err();
         assert!(
             matches!(
                 err,
                 StoreError::UnsupportedSchema {
-                    found: 2,
-                    supported: 1
+                    found: 3,
+                    supported: 2
                 }
             ),
             "{err}"

@@ -4,7 +4,7 @@
 //! `rusqlite` with its bundled SQLite, so it needs nothing installed. It is
 //! the embedded default (cargo feature `sqlite`, on by default).
 //!
-//! # Schema (version 1)
+//! # Schema (version 2)
 //!
 //! ```sql
 //! CREATE TABLE events (
@@ -15,6 +15,8 @@
 //!     type      TEXT    NOT NULL,
 //!     timestamp TEXT    NOT NULL,      -- RFC 3339, UTC, nanoseconds
 //!     data      TEXT    NOT NULL,      -- the payload as JSON
+//!     data_version INTEGER NOT NULL DEFAULT 1,  -- the payload's schema version (2)
+//!     metadata  TEXT    NOT NULL DEFAULT '{}',  -- the metadata as JSON (2)
 //!     UNIQUE (stream_id, version)
 //! );
 //! CREATE TABLE streams (
@@ -36,13 +38,31 @@
 //!     taken_at         TEXT    NOT NULL, -- RFC 3339
 //!     PRIMARY KEY (stream_id, kind, version)
 //! );
-//! PRAGMA user_version = 1;             -- the schema version
+//! PRAGMA user_version = 2;             -- the schema version
 //! ```
 //!
 //! `dvent_checkpoints` and `dvent_snapshots` are created (`IF NOT EXISTS`)
 //! whenever a store opens a file for writing, so a file made before they
-//! existed gets them and stays at version 1: releases that do not know the
-//! tables open the file as before.
+//! existed gets them.
+//!
+//! **Migration from version 1** (dvent 0.2), when a store opens such a file
+//! for writing: in one `BEGIN IMMEDIATE` transaction, checked again under
+//! the write lock,
+//!
+//! ```sql
+//! ALTER TABLE events ADD COLUMN data_version INTEGER NOT NULL DEFAULT 1;
+//! ALTER TABLE events ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}';
+//! PRAGMA user_version = 2;
+//! ```
+//!
+//! Every event keeps its position, stream, version, timestamp and payload;
+//! the old ones read with no metadata at payload version 1. Adding a column
+//! with a constant default rewrites no row: O(1) whatever the file's size.
+//! Should any statement fail, the transaction is rolled back and the file
+//! stays at version 1 as it was. A file opened read-only
+//! ([`SqliteEventStore::open_read_only`]) is never migrated: a version-1
+//! file is read through a temporary view that gives those two columns
+//! their defaults.
 //!
 //! The values are written as the [`codec`] module
 //! describes. Positions and stream numbers are given by the store inside the
@@ -54,7 +74,8 @@
 //!
 //! Opening a file whose `user_version` is 0 creates the schema (in one
 //! transaction, so two processes opening a new file at once are safe);
-//! version 1 is used as it is; any other version is
+//! version 1 is migrated (above); version 2 is used as it is; any other
+//! version is
 //! [`StoreError::UnsupportedSchema`], so that a file written by a later
 //! release is never misread.
 //!
@@ -130,6 +151,7 @@ use crate::event::Event;
 use crate::expected_version::ExpectedVersion;
 use crate::name::Name;
 use crate::publisher::{PublishError, Publisher, publish_all};
+use crate::upcast::Upcasters;
 
 mod checkpoint;
 mod file;
@@ -139,7 +161,7 @@ mod snapshot;
 mod watch;
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// How long a write waits for another connection's write lock by default.
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -153,6 +175,8 @@ CREATE TABLE IF NOT EXISTS events (
     type      TEXT    NOT NULL,
     timestamp TEXT    NOT NULL,
     data      TEXT    NOT NULL,
+    data_version INTEGER NOT NULL DEFAULT 1,
+    metadata  TEXT    NOT NULL DEFAULT '{}',
     UNIQUE (stream_id, version)
 );
 CREATE TABLE IF NOT EXISTS streams (
@@ -161,10 +185,28 @@ CREATE TABLE IF NOT EXISTS streams (
     timestamp TEXT    NOT NULL,
     version   INTEGER NOT NULL
 );
-PRAGMA user_version = 1;
+PRAGMA user_version = 2;
 ";
 
-const EVENT_COLUMNS: &str = "position, event_id, stream_id, version, type, timestamp, data";
+/// From version 1 to 2, in one transaction: the payload version, then the
+/// metadata (no row is rewritten).
+const MIGRATE_V1: &str = "
+ALTER TABLE events ADD COLUMN data_version INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE events ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}';
+PRAGMA user_version = 2;
+";
+
+/// What a read-only connection to a version-1 file reads `events` through
+/// (SQLite looks up a name in `temp` first).
+const V1_VIEW: &str = "
+CREATE TEMP VIEW events AS
+SELECT position, event_id, stream_id, version, type, timestamp, data,
+       1 AS data_version, '{}' AS metadata
+FROM main.events;
+";
+
+const EVENT_COLUMNS: &str =
+    "position, event_id, stream_id, version, type, timestamp, data, metadata, data_version";
 
 /// When SQLite syncs the database file to disk (`PRAGMA synchronous`), in WAL
 /// mode.
@@ -241,6 +283,8 @@ pub struct SqliteEventStore<D = Data> {
     /// The connection `wait_for_commit` watches (see the `watch` module): a
     /// second one on a file opened for writing, else `connection` itself.
     watch: Arc<Mutex<Connection>>,
+    /// Run on every read (see [`upcast`](crate::upcast)).
+    upcasters: Option<Arc<Upcasters>>,
 }
 
 impl<D> SqliteEventStore<D> {
@@ -310,7 +354,38 @@ impl<D> SqliteEventStore<D> {
             path,
             publisher: None,
             read_only: false,
+            upcasters: None,
         }
+    }
+
+    /// This handle, reading every event through `upcasters`: a payload
+    /// stored at an older version of its type is brought to the current
+    /// one before it is decoded, in every read (see
+    /// [`upcast`](crate::upcast)). Other handles keep their own. The same on
+    /// every store. Nothing stored is changed.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use dvent::serde_json::json;
+    /// use dvent::{vector, Event, EventStore, ExpectedVersion, SqliteEventStore, Upcasters};
+    ///
+    /// let store: SqliteEventStore = SqliteEventStore::open_in_memory()?;
+    /// store.append("s", &vector![Event::new("Paid").with_entry("amount", 5)], ExpectedVersion::Any)?;
+    /// let upcasting = store.with_upcasters(Upcasters::new().on("Paid", 1, |v| json!({"cents": v["amount"]})));
+    /// let event = upcasting.last_event("s")?.expect("saved");
+    /// assert_eq!((event.data()["cents"].as_i64(), event.data_version()), (Some(5), 2));
+    /// # Ok::<(), dvent::StoreError>(())
+    /// ```
+    #[must_use]
+    pub fn with_upcasters(mut self, upcasters: Upcasters) -> Self {
+        self.upcasters = Some(Arc::new(upcasters));
+        self
+    }
+
+    /// A decoder that runs this handle's upcasters.
+    fn decoder(&self) -> Decoder {
+        Decoder::with_upcasters(self.upcasters.clone())
     }
 
     /// This handle, calling `publisher` with each event it saves, after the
@@ -413,6 +488,9 @@ fn set_up(mut connection: Connection) -> Result<Connection, StoreError> {
         }
         tx.commit().map_err(backend)?;
     }
+    if check_schema_version(&connection)? == 1 {
+        migrate_v1(&mut connection)?;
+    }
     connection
         .execute_batch(checkpoint::CHECKPOINTS)
         .map_err(backend)?;
@@ -422,12 +500,39 @@ fn set_up(mut connection: Connection) -> Result<Connection, StoreError> {
     Ok(connection)
 }
 
-/// The file's schema version: 0 (none yet) or [`SCHEMA_VERSION`].
+/// Migrates a version-1 file to version 2 in one transaction under the
+/// write lock (checked again there: another process may have just done
+/// it). On any error the transaction is rolled back: the file is as it was.
+fn migrate_v1(connection: &mut Connection) -> Result<(), StoreError> {
+    let tx = connection
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(backend)?;
+    if check_schema_version(&tx)? == 1 {
+        tx.execute_batch(MIGRATE_V1)
+            .map_err(|e| StoreError::Backend {
+                message: format!(
+                    "SQLite: {e} (migrating the schema from version 1 to 2; nothing was changed)"
+                ),
+                source: Some(Box::new(e)),
+            })?;
+        log::info!("SQLite: migrated an event store from schema version 1 to 2");
+    }
+    tx.commit().map_err(backend)
+}
+
+/// Makes a read-only connection to a version-1 file read as version 2 (a
+/// temporary view, written to no file).
+fn read_v1(connection: &Connection) -> Result<(), StoreError> {
+    connection.execute_batch(V1_VIEW).map_err(backend)
+}
+
+/// The file's schema version: 0 (none yet), 1 (to migrate) or
+/// [`SCHEMA_VERSION`].
 fn check_schema_version(connection: &Connection) -> Result<i64, StoreError> {
     let found: i64 = connection
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .map_err(backend)?;
-    if found == 0 || found == SCHEMA_VERSION {
+    if (0..=SCHEMA_VERSION).contains(&found) {
         Ok(found)
     } else {
         Err(StoreError::UnsupportedSchema {
@@ -502,6 +607,8 @@ fn event_from_row<D: DeserializeOwned>(
         event_type: text_of("type", get(4)?).map_err(fail)?,
         timestamp: text_of("timestamp", get(5)?).map_err(fail)?,
         data: text_of("data", get(6)?).map_err(fail)?,
+        metadata: text_of("metadata", get(7)?).map_err(fail)?,
+        data_version: integer_of("data_version", get(8)?).map_err(fail)?,
     };
     decoder.decode(&stored)
 }
@@ -543,7 +650,8 @@ where
             if id_is_stored(&tx, &first_id)? {
                 // A retry of a save that happened, or a mistake: judged in
                 // this transaction, under the write lock; nothing is
-                // written (the transaction is rolled back on drop).
+                // written (the transaction is rolled back on drop). The
+                // stored events are compared as stored, not upcast.
                 let kept = stored_from(&tx, stream_id, &first_id, events.len())?;
                 return check_retry(stream_id, events, expected, kept).map(|kept| (kept, false));
             }
@@ -582,8 +690,8 @@ where
         {
             let mut insert = tx
                 .prepare_cached(
-                    "INSERT INTO events (position, event_id, stream_id, version, type, timestamp, data) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    "INSERT INTO events (position, event_id, stream_id, version, type, timestamp, data, \
+                     metadata, data_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 )
                 .map_err(backend)?;
             let mut in_batch = HashSet::with_capacity(stored.len());
@@ -603,6 +711,8 @@ where
                     &*values.event_type,
                     values.timestamp,
                     values.data,
+                    values.metadata,
+                    values.data_version,
                 ]);
                 match outcome {
                     Ok(_) => {}
@@ -725,7 +835,7 @@ where
             .map_err(backend)?;
         let mut rows = statement.query([stream_id]).map_err(backend)?;
         match rows.next().map_err(backend)? {
-            Some(row) => event_from_row(row, &mut Decoder::new()).map(Some),
+            Some(row) => event_from_row(row, &mut self.decoder()).map(Some),
             None => Ok(None),
         }
     }
@@ -838,6 +948,7 @@ impl<D> Clone for SqliteEventStore<D> {
             read_only: self.read_only,
             file: self.file.clone(),
             watch: Arc::clone(&self.watch),
+            upcasters: self.upcasters.clone(),
         }
     }
 }
@@ -1003,15 +1114,15 @@ mod tests {
         drop(store);
         Connection::open(&path)
             .unwrap()
-            .pragma_update(None, "user_version", 2)
+            .pragma_update(None, "user_version", 3)
             .unwrap();
         let err = SqliteEventStore::<crate::Data>::open(&path).unwrap_err();
         assert!(
             matches!(
                 err,
                 StoreError::UnsupportedSchema {
-                    found: 2,
-                    supported: 1
+                    found: 3,
+                    supported: 2
                 }
             ),
             "{err}"

@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use super::read_side::position_of;
 use super::{Connection, PostgresEventStore, event_from_row, pg_error, prepared};
 use crate::stop::StopHandle;
-use crate::store::codec::{self, Decoder};
+use crate::store::codec;
 use crate::store::commits::check_checkpoint;
 use crate::store::read_model::{
     DEFAULT_READ_MODEL_PAGE, ReadModelError, ReadModelProgress, run_until_stopped,
@@ -90,7 +90,7 @@ where
                 &[&codec::sql_int(after), &codec::sql_int(limit.max(1))],
             )
             .map_err(fail)?;
-        let mut decoder = Decoder::new();
+        let mut decoder = self.decoder();
         let page = rows
             .iter()
             .map(|row| {

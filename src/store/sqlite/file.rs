@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::{DEFAULT_BUSY_TIMEOUT, SqliteEventStore, backend, check_schema_version};
+use super::{DEFAULT_BUSY_TIMEOUT, SqliteEventStore, backend, check_schema_version, read_v1};
 use crate::store::StoreError;
 
 impl<D> SqliteEventStore<D> {
@@ -219,11 +219,17 @@ fn set_up_read_only(connection: Connection) -> Result<Connection, StoreError> {
     connection
         .busy_timeout(DEFAULT_BUSY_TIMEOUT)
         .map_err(backend)?;
-    if check_schema_version(&connection)? == 0 {
+    let version = check_schema_version(&connection)?;
+    if version == 1 {
+        // Read as version 2, without writing to the file.
+        read_v1(&connection)?;
+    }
+    if version == 0 {
         return Err(StoreError::Backend {
-            message: "SQLite: the file should hold an event store (schema version 1), found none \
+            message:
+                "SQLite: the file should hold an event store (schema version 1 or 2), found none \
                       (open it once with SqliteEventStore::open to create it)"
-                .to_string(),
+                    .to_string(),
             source: None,
         });
     }

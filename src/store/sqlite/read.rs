@@ -45,7 +45,7 @@ impl<D: DeserializeOwned> SqliteEventStore<D> {
         let mut rows = statement
             .query(params![codec::sql_int(after), codec::sql_int(limit)])
             .map_err(backend)?;
-        let mut decoder = Decoder::new();
+        let mut decoder = self.decoder();
         let mut page = Vec::with_capacity(limit.min(GET_EVENTS_PAGE));
         while let Some(row) = rows.next().map_err(backend)? {
             page.push(recorded_from_row(row, &mut decoder)?);
@@ -87,7 +87,7 @@ impl<D: DeserializeOwned> SqliteEventStore<D> {
                 codec::sql_int(limit)
             ])
             .map_err(backend)?;
-        let mut decoder = Decoder::new();
+        let mut decoder = self.decoder();
         let mut page: Vec<Recorded<D>> = Vec::with_capacity(limit.min(GET_EVENTS_PAGE));
         while let Some(row) = rows.next().map_err(backend)? {
             let recorded = recorded_from_row(row, &mut decoder)?;

@@ -83,7 +83,7 @@ impl<D: DeserializeOwned> SqliteEventStore<D> {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(backend)?;
         let after = checkpoint_in(&tx, name)?;
-        let page = page_in(&tx, after, limit.max(1))?;
+        let page = page_in(&tx, after, limit.max(1), self.decoder())?;
         check_runs_on(after, &page)?;
         let Some(last) = page.last().map(|r| r.position) else {
             // Nothing to handle: the transaction is rolled back on drop.
@@ -159,6 +159,7 @@ fn page_in<D: DeserializeOwned>(
     connection: &Connection,
     after: u64,
     limit: usize,
+    mut decoder: Decoder,
 ) -> Result<Vec<Recorded<D>>, StoreError> {
     let mut statement = connection
         .prepare_cached(&format!(
@@ -168,7 +169,6 @@ fn page_in<D: DeserializeOwned>(
     let mut rows = statement
         .query(params![codec::sql_int(after), codec::sql_int(limit)])
         .map_err(backend)?;
-    let mut decoder = Decoder::new();
     let mut page = Vec::with_capacity(limit.min(DEFAULT_READ_MODEL_PAGE));
     while let Some(row) = rows.next().map_err(backend)? {
         let event = event_from_row(row, &mut decoder)?;
