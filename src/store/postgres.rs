@@ -928,9 +928,15 @@ impl Sql {
                 "SELECT {columns} FROM {p}events WHERE position > $1::bigint ORDER BY position
                  LIMIT $2::bigint"
             ),
+            // Two ranges of the (stream_id, version) index, not one `OR`
+            // (which may be answered by walking the stream from its start
+            // on every page): the damaged rows below version 1, then the
+            // page itself.
             stream_page: format!(
-                "SELECT {columns} FROM {p}events
-                 WHERE stream_id = $1::text AND (version > $2::bigint OR version < 1)
+                "(SELECT {columns} FROM {p}events WHERE stream_id = $1::text AND version < 1)
+                 UNION ALL
+                 (SELECT {columns} FROM {p}events WHERE stream_id = $1::text AND version > $2::bigint
+                  ORDER BY version LIMIT $3::bigint)
                  ORDER BY version LIMIT $3::bigint"
             ),
             last_event: format!(
