@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use domain::{Status, TodoCommand, TodoEvent, decide_all, todo_kind};
+use domain::{Status, TodoCommand, TodoEvent, decide_all, todo_kind, upcasters};
 use dvent::imbl::OrdMap;
 use dvent::uuid::Uuid;
 use dvent::{EventStore, Projection, Recorded, Repository, SqliteEventStore, StopHandle};
@@ -57,6 +57,7 @@ fn on_board(mut board: Board, recorded: &Recorded<TodoEvent>) -> Board {
         TodoEvent::Added {
             description,
             status,
+            ..
         } => {
             let card = Card {
                 status: *status,
@@ -137,7 +138,7 @@ struct SqliteBoard(SqliteEventStore<TodoEvent>);
 
 impl SqliteBoard {
     fn open(path: &std::path::Path) -> Result<Self, Failure> {
-        let store = SqliteEventStore::open(path)?;
+        let store = SqliteEventStore::open(path)?.with_upcasters(upcasters());
         store.with_connection(|c| {
             c.execute_batch(
                 "CREATE TABLE todo_board (id TEXT PRIMARY KEY, status TEXT NOT NULL, description TEXT NOT NULL)",
@@ -164,6 +165,7 @@ impl TableBoard for SqliteBoard {
                 TodoEvent::Added {
                     description,
                     status,
+                    ..
                 } => tx.execute(
                     "INSERT INTO todo_board (id, status, description) VALUES (?1, ?2, ?3)",
                     (id, status.as_str(), description),
@@ -225,7 +227,8 @@ mod postgres_board {
             };
             let schema = format!("dvent_todo_board_{}", std::process::id());
             let options = PostgresOptions::new().with_schema(schema.clone());
-            let store = PostgresEventStore::connect_with(&url, options)?;
+            let store =
+                PostgresEventStore::connect_with(&url, options)?.with_upcasters(upcasters());
             let board = PostgresBoard { store, url, schema };
             board.client()?.batch_execute(&format!(
                 "CREATE TABLE {}.todo_board (id TEXT PRIMARY KEY, status TEXT NOT NULL, description TEXT NOT NULL)",
@@ -258,6 +261,7 @@ mod postgres_board {
                         TodoEvent::Added {
                             description,
                             status,
+                            ..
                         } => tx.execute(
                             &format!(
                                 "INSERT INTO {table} (id, status, description) VALUES ($1, $2, $3)"
@@ -377,6 +381,7 @@ fn main() -> Result<(), Failure> {
     let add = |n: usize| TodoCommand::Add {
         description: format!("Todo number {n}"),
         status: Status::Queued,
+        due: None,
     };
     for (n, id) in ids[..6].iter().enumerate() {
         execute(&repositories, *id, &[add(n + 1)])?;

@@ -1,10 +1,12 @@
 //! The typed Todo domain of `examples/todo/domain.rs` (an event enum that
 //! names its own variants, one evolve function, decisions that return the
 //! domain's own error), included here by path: its decisions tested with
-//! given/when/then, and run through `Repository::execute` on every store.
+//! given/when/then, and run through `Repository::execute` on every store;
+//! its upcaster (`TodoAdded` 1 → 2, adding `due`) on every store.
 //!
 //! No event-type string appears in the domain except inside its one
-//! `event_type` match; below they appear only to check what is stored.
+//! `event_type` match (and the upcaster, which names the stored type);
+//! below they appear only to check or write what is stored.
 
 #[path = "../examples/todo/domain.rs"]
 mod domain;
@@ -18,15 +20,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 
+use dvent::jiff::civil::date;
+use dvent::serde_json::{Value, json};
 use dvent::testing::{Mismatch, given};
 use dvent::uuid::Uuid;
 use dvent::{
-    Event, EventStore, ExecuteError, ExpectedVersion, InMemoryEventStore, Repository, StoreError,
-    StreamInfo,
+    Event, EventStore, EventType, ExecuteError, ExpectedVersion, InMemoryEventStore, LoadError,
+    Repository, StoreError, StreamInfo,
 };
 
 use domain::{
     Status, Todo, TodoAggregate, TodoCommand, TodoError, TodoEvent, decide, decide_all, todo_kind,
+    upcasters,
 };
 use typed_stores::typed_stores;
 
@@ -38,6 +43,7 @@ fn add(description: &str) -> TodoCommand {
     TodoCommand::Add {
         description: description.into(),
         status: Status::Queued,
+        due: None,
     }
 }
 
@@ -51,6 +57,7 @@ fn added(description: &str) -> Event<TodoEvent> {
     Event::of(TodoEvent::Added {
         description: description.into(),
         status: Status::Queued,
+        due: None,
     })
 }
 
@@ -78,6 +85,30 @@ fn a_new_todo_is_added() -> Result<(), Mismatch> {
     given(&todo_kind(), [])
         .when(when(add(" ")))
         .then_error(TodoError::EmptyDescription)
+}
+
+#[test]
+fn a_todo_is_added_with_a_due_date_that_its_state_shows() -> Result<(), Mismatch> {
+    let due = Some(date(2025, 7, 1));
+    let with_due = TodoEvent::Added {
+        description: "Pay rent".into(),
+        status: Status::Queued,
+        due,
+    };
+    given(&todo_kind(), [])
+        .when(when(TodoCommand::Add {
+            description: "Pay rent".into(),
+            status: Status::Queued,
+            due,
+        }))
+        .then([Event::of(with_due.clone())])?;
+    let todo = dvent::Aggregate::new(&todo_kind()).apply(Event::of(with_due));
+    assert_eq!(todo.state().due, due);
+    assert_eq!(
+        dvent::serde_json::to_value(todo.state()).unwrap()["due"],
+        "2025-07-01"
+    );
+    Ok(())
 }
 
 #[test]
@@ -292,6 +323,7 @@ fn execute_runs_the_life_of_a_todo_on_every_store() {
             &Todo {
                 description: "Buy oat milk".into(),
                 status: Status::Started,
+                due: None,
                 added_ts: at(1),
                 renamed_ts: at(2),
                 changed_ts: at(3),
@@ -570,4 +602,243 @@ fn an_unknown_outcome_is_resolved_by_saving_the_same_batch_again() {
         assert_eq!(stored.len(), 1, "written: {written}");
         assert_eq!(saved.events().iter().cloned().collect::<Vec<_>>(), stored);
     }
+}
+
+// ---------------------------------------------------------------------------
+// The upcaster: a TodoAdded of version 1 (no `due`) reads as version 2
+// ---------------------------------------------------------------------------
+
+/// `TodoAdded` as an earlier release of the example stored it: payload
+/// version 1, no `due`.
+fn added_v1(description: &str) -> Value {
+    json!({"Added": {"description": description, "status": "Queued"}})
+}
+
+/// What a version-1 `TodoAdded` reads as: version 2, with no due date.
+fn added_v2(description: &str) -> TodoEvent {
+    TodoEvent::Added {
+        description: description.into(),
+        status: Status::Queued,
+        due: None,
+    }
+}
+
+#[test]
+fn the_upcasters_bring_each_event_type_to_the_version_its_events_record() {
+    let upcasters = upcasters();
+    for event in [
+        added("a"),
+        renamed("b"),
+        Event::of(TodoEvent::StatusChanged {
+            status: Status::Started,
+        }),
+        Event::of(TodoEvent::Removed),
+    ] {
+        let declared = event.data().data_version();
+        assert_eq!(event.data_version(), declared, "{}", event.event_type());
+        // A type the registry does not know is at version 1, as stored.
+        assert_eq!(
+            upcasters.current_version(event.event_type()).unwrap_or(1),
+            declared,
+            "{}",
+            event.event_type()
+        );
+    }
+    assert_eq!(added("a").data_version(), 2);
+
+    // 1 -> 2 adds `"due": null`, keeps a `due` already there, and leaves
+    // any other shape as it is (decoding it then fails): never a panic.
+    let (up, version) = upcasters
+        .upcast("TodoAdded", 1, added_v1("Buy milk"))
+        .unwrap();
+    assert_eq!(version, 2);
+    assert_eq!(
+        up,
+        json!({"Added": {"description": "Buy milk", "status": "Queued", "due": null}})
+    );
+    let due = json!({"Added": {"description": "x", "status": "Queued", "due": "2025-07-01"}});
+    assert_eq!(
+        upcasters.upcast("TodoAdded", 1, due.clone()).unwrap().0,
+        due
+    );
+    for odd in [
+        json!("Removed"),
+        json!(null),
+        json!({"Added": 3}),
+        json!([]),
+    ] {
+        assert_eq!(
+            upcasters.upcast("TodoAdded", 1, odd.clone()).unwrap().0,
+            odd
+        );
+    }
+
+    // Without the upcaster, a version-1 payload does not decode: `due` is
+    // required (null for none), not defaulted.
+    let err = dvent::serde_json::from_value::<TodoEvent>(added_v1("Buy milk")).unwrap_err();
+    assert!(err.to_string().contains("missing field `due`"), "{err}");
+    assert_eq!(
+        dvent::serde_json::from_value::<TodoEvent>(up).unwrap(),
+        added_v2("Buy milk")
+    );
+}
+
+/// A version-1 `TodoAdded` written by `old` (a `Value` handle) into a store
+/// that `plain` and `upcasting` (typed handles, without and with the
+/// domain's upcasters) read too: `plain` fails with
+/// `StoreError::Corrupt`, `upcasting` reads version 2 on every read path,
+/// and the todo goes on living.
+fn check_v1_reads_as_v2(
+    name: &str,
+    old: &dyn EventStore<Value>,
+    plain: Arc<dyn EventStore<TodoEvent>>,
+    upcasting: Arc<dyn EventStore<TodoEvent>>,
+) {
+    let id = Uuid::new_v4();
+    let stream = id.to_string();
+    let stored = old
+        .append(
+            &stream,
+            &dvent::vector![Event::typed("TodoAdded", added_v1("Buy milk"))],
+            ExpectedVersion::NoStream,
+        )
+        .unwrap();
+    assert_eq!(stored[0].data_version(), 1, "{name}");
+
+    // Without the upcasters: a typed error naming the row, not a panic.
+    let err = plain.events(Some(&stream), 0).unwrap_err();
+    match &err {
+        StoreError::Corrupt {
+            stream_id, reason, ..
+        } => {
+            assert_eq!(stream_id, &stream, "{name}");
+            assert!(reason.contains("due"), "{name}: {err}");
+        }
+        other => panic!("{name}: expected Corrupt, got {other:?}"),
+    }
+    let kind = todo_kind();
+    let err = Repository::from_shared(plain.clone())
+        .load(&kind, id)
+        .unwrap_err();
+    assert!(
+        matches!(err, LoadError::Store(StoreError::Corrupt { .. })),
+        "{name}: {err:?}"
+    );
+
+    // With them: version 2, `due: None`, on every read path.
+    let check = |event: &Event<TodoEvent>| {
+        assert_eq!(event.data(), &added_v2("Buy milk"), "{name}");
+        assert_eq!(event.data_version(), 2, "{name}");
+        assert_eq!(event.id(), stored[0].id(), "{name}");
+    };
+    check(&upcasting.events(Some(&stream), 0).unwrap()[0]);
+    check(&upcasting.read_all(0, 10).unwrap()[0].event);
+    check(&upcasting.read_stream(&stream, 0, 10).unwrap()[0].event);
+    check(&upcasting.last_event(&stream).unwrap().unwrap());
+
+    let repo = Repository::from_shared(upcasting.clone());
+    let todo = repo.load(&kind, id).unwrap().unwrap();
+    assert_eq!(todo.version(), 1, "{name}");
+    assert_eq!(todo.state().due, None, "{name}");
+    assert_eq!(todo.state().description, "Buy milk", "{name}");
+    // Commands go on from it; new events are stored at their own version.
+    let started = repo
+        .execute(&kind, id, |todo| {
+            decide(
+                todo,
+                &TodoCommand::ChangeStatus {
+                    status: Status::Started,
+                },
+            )
+        })
+        .unwrap();
+    assert_eq!(started.version(), 2, "{name}");
+    assert_eq!(started.state().status, Status::Started, "{name}");
+
+    // History is not rewritten: the old handle reads what it wrote.
+    let as_stored = old.events(Some(&stream), 0).unwrap();
+    assert_eq!(as_stored[0].data(), &added_v1("Buy milk"), "{name}");
+    assert_eq!(as_stored[0].data_version(), 1, "{name}");
+}
+
+#[test]
+fn a_version_1_todo_added_reads_as_version_2_in_memory() {
+    // The in-memory store holds payloads as values of its type: a version-1
+    // TodoAdded, which no TodoEvent is, lives in a store of JSON values.
+    let old = InMemoryEventStore::<Value>::default();
+    old.append(
+        "t",
+        &dvent::vector![Event::typed("TodoAdded", added_v1("Buy milk"))],
+        ExpectedVersion::NoStream,
+    )
+    .unwrap();
+    let read = &old
+        .clone()
+        .with_upcasters(upcasters())
+        .events(None, 0)
+        .unwrap()[0];
+    assert_eq!(read.data_version(), 2);
+    assert_eq!(
+        dvent::serde_json::from_value::<TodoEvent>(read.data().clone()).unwrap(),
+        added_v2("Buy milk")
+    );
+    // Without the upcasters it reads as stored, and is no TodoEvent.
+    let as_stored = old.events(None, 0).unwrap()[0].data().clone();
+    assert!(dvent::serde_json::from_value::<TodoEvent>(as_stored).is_err());
+
+    // A typed in-memory store reads an event saved at version 1 through the
+    // upcasters too (its payload written as JSON, upcast, decoded again).
+    let typed = InMemoryEventStore::<TodoEvent>::default().with_upcasters(upcasters());
+    let id = Uuid::new_v4();
+    let v1 = Event::typed("TodoAdded", added_v2("Buy milk")).with_data_version(1);
+    typed
+        .append(
+            &id.to_string(),
+            &dvent::vector![v1],
+            ExpectedVersion::NoStream,
+        )
+        .unwrap();
+    let todo = Repository::new(typed)
+        .load(&todo_kind(), id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(todo.events()[0].data_version(), 2);
+    assert_eq!(todo.events()[0].data(), &added_v2("Buy milk"));
+    assert_eq!(
+        (todo.state().description.as_str(), todo.state().due),
+        ("Buy milk", None)
+    );
+}
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn a_version_1_todo_added_reads_as_version_2_in_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("todos.sqlite");
+    let old = dvent::SqliteEventStore::<Value>::open(&path).unwrap();
+    let plain = dvent::SqliteEventStore::<TodoEvent>::open(&path).unwrap();
+    let upcasting = plain.clone().with_upcasters(upcasters());
+    check_v1_reads_as_v2("sqlite", &old, Arc::new(plain), Arc::new(upcasting));
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn a_version_1_todo_added_reads_as_version_2_in_postgres() {
+    let Some(url) = stores::postgres_url().unwrap_or_else(|m| panic!("{m}")) else {
+        return;
+    };
+    /// Drops the schema, even when a check fails.
+    struct Schema(dvent::PostgresEventStore<Value>);
+    impl Drop for Schema {
+        fn drop(&mut self) {
+            if let Err(e) = self.0.drop_schema() {
+                eprintln!("postgres: could not drop test schema: {e}");
+            }
+        }
+    }
+    let schema = stores::postgres::fresh_schema();
+    let old = Schema(dvent::PostgresEventStore::connect_with_schema(&url, &schema).unwrap());
+    let plain = dvent::PostgresEventStore::<TodoEvent>::connect_with_schema(&url, &schema).unwrap();
+    let upcasting = plain.clone().with_upcasters(upcasters());
+    check_v1_reads_as_v2("postgres", &old.0, Arc::new(plain), Arc::new(upcasting));
 }

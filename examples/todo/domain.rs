@@ -2,7 +2,8 @@
 //! the model for a domain on dvent.
 //!
 //! - Events are one enum, [`TodoEvent`], that names its own event types
-//!   ([`EventType`]): its `match` is the only place the example spells them.
+//!   ([`EventType`]): its `match` is the only place the example spells them
+//!   (but for [`upcasters`], which names the stored type it upcasts).
 //! - The state is a plain struct, [`Todo`], folded by one [`evolve`]
 //!   function: an exhaustive `match` with no wildcard arm, so the compiler
 //!   reports an event that it forgets.
@@ -11,23 +12,41 @@
 //! - `Repository::execute` loads a todo, runs a decision on it and saves
 //!   the events it returns (retrying on a version conflict): no command
 //!   handler, no hand-written load and save.
+//! - Its schema changes are upcast: `TodoAdded` is at payload version 2
+//!   (it gained `due`), declared by [`EventType::data_version`], and
+//!   [`upcasters`] reads a version-1 `TodoAdded`, stored before, as
+//!   version 2. Every store of [`TodoEvent`] is given them
+//!   (`with_upcasters(upcasters())`).
 //!
 //! `tests/typed_domain.rs` includes this file by path and tests it: its
-//! decisions with given/when/then, `execute` on every store.
+//! decisions with given/when/then, `execute` on every store, the upcaster
+//! on every store.
 
 use std::fmt;
 use std::str::FromStr;
 
 use dvent::jiff::Timestamp;
+use dvent::jiff::civil::Date;
+use dvent::serde_json::Value;
 use dvent::uuid::Uuid;
-use dvent::{Aggregate, AggregateKind, Event, EventType};
+use dvent::{Aggregate, AggregateKind, Event, EventType, Upcasters};
 use serde::{Deserialize, Serialize};
 
 /// What happens to a todo.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TodoEvent {
-    /// A todo was added.
-    Added { description: String, status: Status },
+    /// A todo was added, with a due date or none.
+    ///
+    /// Payload version 2; version 1 had no `due`. `due` is required in
+    /// the JSON (`null` for none: `deserialize_with` stops serde reading a
+    /// missing `Option` as `None`), so a version-1 payload decodes only
+    /// through [`upcasters`], never by accident.
+    Added {
+        description: String,
+        status: Status,
+        #[serde(deserialize_with = "Option::deserialize")]
+        due: Option<Date>,
+    },
     /// A todo's description changed.
     Renamed { description: String },
     /// A todo's status changed.
@@ -45,6 +64,36 @@ impl EventType for TodoEvent {
             TodoEvent::Removed => "TodoRemoved",
         }
     }
+
+    /// The version of each payload's schema, recorded by `Event::of`: 2
+    /// for `Added` (it gained `due`), 1 for the others. Raise one with an
+    /// upcaster in [`upcasters`] for the step.
+    fn data_version(&self) -> u32 {
+        match self {
+            TodoEvent::Added { .. } => 2,
+            TodoEvent::Renamed { .. } | TodoEvent::StatusChanged { .. } | TodoEvent::Removed => 1,
+        }
+    }
+}
+
+/// The upcasters of the Todo domain's stored history, for every store of
+/// [`TodoEvent`] (`with_upcasters(upcasters())`): `TodoAdded` 1 → 2 adds
+/// `"due": null`.
+///
+/// They work on the payload as stored: [`TodoEvent`]'s JSON, the variant's
+/// name around its fields (`{"Added": {"description": .., "status": ..}}`).
+pub fn upcasters() -> Upcasters {
+    Upcasters::new().on("TodoAdded", 1, added_without_due)
+}
+
+/// `TodoAdded` 1 → 2: a todo added before due dates has none. A payload of
+/// another shape, or one that has `due` already, is left as it is (never a
+/// panic): decoding it then says what is wrong.
+fn added_without_due(mut json: Value) -> Value {
+    if let Some(added) = json.get_mut("Added").and_then(Value::as_object_mut) {
+        added.entry("due").or_insert(Value::Null);
+    }
+    json
 }
 
 /// The statuses a todo can have.
@@ -95,6 +144,8 @@ impl FromStr for Status {
 pub struct Todo {
     pub description: String,
     pub status: Status,
+    /// When it is due, if ever: `null` when not.
+    pub due: Option<Date>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub added_ts: Option<Timestamp>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -108,8 +159,13 @@ pub struct Todo {
 /// What one can ask of a todo.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TodoCommand {
-    /// Add a new todo, with a description that is not empty.
-    Add { description: String, status: Status },
+    /// Add a new todo, with a description that is not empty and a due date
+    /// or none.
+    Add {
+        description: String,
+        status: Status,
+        due: Option<Date>,
+    },
     /// Give a todo another description, not empty; nothing happens when it
     /// has that description.
     Rename { description: String },
@@ -149,9 +205,11 @@ pub fn evolve(todo: Todo, event: &Event<TodoEvent>) -> Todo {
         TodoEvent::Added {
             description,
             status,
+            due,
         } => Todo {
             description: description.clone(),
             status: *status,
+            due: *due,
             added_ts: at,
             ..todo
         },
@@ -199,6 +257,7 @@ pub fn decide(
         TodoCommand::Add {
             description,
             status,
+            due,
         } => {
             if exists {
                 return Err(TodoError::AlreadyAdded(todo.id()));
@@ -206,6 +265,7 @@ pub fn decide(
             TodoEvent::Added {
                 description: non_empty(description)?,
                 status: *status,
+                due: *due,
             }
         }
         TodoCommand::Rename { description } => {
