@@ -1,8 +1,11 @@
 //! The living specification: runs the Gherkin features in `features/`.
 //!
 //! The features about the event store, the repository and the read side
-//! (tagged `@every_store`) run once for every store the build has; the rest
-//! run once.
+//! (tagged `@every_store`) run once for every store the build has; those
+//! about what a store keeps between releases (tagged `@durable_stores`: the
+//! migration of a stored schema) run once for every durable store the build
+//! has (SQLite, PostgreSQL), with the `@every_store` features of that store;
+//! the rest run once.
 //! A failed, skipped or undefined step fails the run.
 //!
 //! Cargo passes its own arguments (`cargo test NAME`, `-- --nocapture`):
@@ -52,9 +55,31 @@ fn name_filters() -> Vec<String> {
     filters
 }
 
-/// Runs the features (those tagged `@every_store`, or the others) on a store
-/// of `kind`. Returns whether anything failed.
-fn run(kind: StoreKind, every_store: bool, filters: &[String]) -> bool {
+/// The features a run takes.
+#[derive(Clone, Copy)]
+enum Scope {
+    /// The untagged features: the model, on the memory store.
+    Model,
+    /// The features for a store of this kind: `@every_store`, and for a
+    /// durable kind `@durable_stores` too.
+    Store(StoreKind),
+}
+
+impl Scope {
+    /// Whether a feature with these tags runs in this scope.
+    fn takes(self, tags: &[String]) -> bool {
+        let every_store = tags.iter().any(|t| t == "every_store");
+        let durable_stores = tags.iter().any(|t| t == "durable_stores");
+        match self {
+            Scope::Model => !every_store && !durable_stores,
+            Scope::Store(kind) => every_store || (durable_stores && kind.is_durable()),
+        }
+    }
+}
+
+/// Runs the features of `scope` on a store of `kind`. Returns whether
+/// anything failed.
+fn run(kind: StoreKind, scope: Scope, filters: &[String]) -> bool {
     let filters = filters.to_vec();
     let features = concat!(env!("CARGO_MANIFEST_DIR"), "/features");
     let writer = futures::executor::block_on(
@@ -67,8 +92,7 @@ fn run(kind: StoreKind, every_store: bool, filters: &[String]) -> bool {
                 async {}.boxed_local()
             })
             .filter_run(features, move |feature, _, scenario| {
-                let tagged = feature.tags.iter().any(|t| t == "every_store");
-                tagged == every_store
+                scope.takes(&feature.tags)
                     && (filters.is_empty()
                         || filters.iter().any(|f| scenario.name.contains(f.as_str())))
             }),
@@ -88,13 +112,18 @@ fn main() -> ExitCode {
     };
 
     println!("== Gherkin features: the model (events, commands, aggregates, handler, Todo) ==");
-    let mut failed = run(StoreKind::Memory, false, &filters);
+    let mut failed = run(StoreKind::Memory, Scope::Model, &filters);
     for kind in kinds {
+        let durable = if kind.is_durable() {
+            ", and for durable stores: migration"
+        } else {
+            ""
+        };
         println!(
-            "== Gherkin features for every store: event store, repository and read side on `{}` ==",
+            "== Gherkin features for every store: event store, repository and read side{durable} on `{}` ==",
             kind.name()
         );
-        failed |= run(kind, true, &filters);
+        failed |= run(kind, Scope::Store(kind), &filters);
     }
     if failed {
         eprintln!("features: some scenarios failed, were skipped or had undefined steps");

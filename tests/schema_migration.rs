@@ -4,77 +4,28 @@
 //!
 //! SQLite: `tests/fixtures/v1.sqlite` was written by dvent 0.2 (commit
 //! c76227e) and `tests/fixtures/v1.json` is how that release read it back.
-//! PostgreSQL: a schema made with the version-1 DDL of that release (copied
-//! below) and a few rows, in the database at `DVENT_POSTGRES_URL`.
+//! PostgreSQL: a schema made with the version-1 DDL of that release (its one
+//! copy is in `tests/support/v1.rs`, which the migration feature uses too)
+//! holding the same events, in the database at `DVENT_POSTGRES_URL`.
 
 #[path = "support/stores.rs"]
 mod stores;
 
-use dvent::jiff::Timestamp;
-use dvent::serde_json::{self, Value};
-use dvent::{Data, Event, EventStore, ExpectedVersion, Metadata, StoreError, uuid::Uuid, vector};
+#[path = "support/v1.rs"]
+mod v1;
 
-/// One event as the old release read it (the JSON dump).
-#[derive(Debug, serde::Deserialize)]
-struct Expected {
-    position: u64,
-    id: Uuid,
-    stream_id: String,
-    version: u64,
-    #[serde(rename = "type")]
-    event_type: String,
-    timestamp: Timestamp,
-    data: Value,
-}
-
-fn expected() -> Vec<Expected> {
-    let text = include_str!("fixtures/v1.json");
-    serde_json::from_str(text).expect("the dump is valid")
-}
-
-/// Every event read back equals the dump: id, stream, version, position,
-/// type, timestamp, payload; no metadata, payload version 1.
-fn assert_as_dumped(read: &[dvent::Recorded<Data>]) {
-    let expected = expected();
-    assert_eq!(read.len(), expected.len());
-    for (recorded, want) in read.iter().zip(&expected) {
-        let event = &recorded.event;
-        assert_eq!(recorded.position, want.position);
-        assert_eq!(event.id(), want.id);
-        assert_eq!(event.stream_id(), want.stream_id);
-        assert_eq!(event.version(), want.version);
-        assert_eq!(event.event_type(), want.event_type);
-        assert_eq!(event.timestamp(), want.timestamp);
-        assert_eq!(serde_json::to_value(event.data()).unwrap(), want.data);
-        assert!(event.metadata().is_empty());
-        assert_eq!(event.data_version(), 1);
-    }
-}
+use dvent::{Data, Event, EventStore, ExpectedVersion, Metadata, StoreError, vector};
+use v1::assert_as_dumped;
 
 #[cfg(feature = "sqlite")]
 mod sqlite {
-    use std::path::{Path, PathBuf};
+    use std::path::Path;
 
     use dvent::SqliteEventStore;
     use rusqlite::Connection;
 
     use super::*;
-
-    const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v1.sqlite");
-
-    fn copy_of_fixture() -> (tempfile::TempDir, PathBuf) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("v1.sqlite");
-        std::fs::copy(FIXTURE, &path).unwrap();
-        (dir, path)
-    }
-
-    fn user_version(path: &Path) -> i64 {
-        Connection::open(path)
-            .unwrap()
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .unwrap()
-    }
+    use crate::v1::sqlite::{copy_of_fixture, user_version};
 
     fn columns(path: &Path) -> Vec<String> {
         let connection = Connection::open(path).unwrap();
@@ -215,145 +166,9 @@ mod sqlite {
 #[cfg(feature = "postgres")]
 mod postgres_store {
     use dvent::PostgresEventStore;
-    use postgres::{Client, NoTls};
 
     use super::*;
-
-    /// The version-1 DDL of dvent 0.2 (c76227e, `src/store/postgres.rs`),
-    /// with the schema prefix `{p}`.
-    const V1_DDL: &str = "
-        CREATE TABLE {p}dvent_store (
-            id             INTEGER PRIMARY KEY CHECK (id = 1),
-            schema_version INTEGER NOT NULL
-        );
-        CREATE TABLE IF NOT EXISTS {p}events (
-            position  BIGINT PRIMARY KEY,
-            event_id  UUID   NOT NULL UNIQUE,
-            stream_id TEXT   NOT NULL,
-            version   BIGINT NOT NULL,
-            type      TEXT   NOT NULL,
-            timestamp TEXT   NOT NULL,
-            data      JSON   NOT NULL,
-            UNIQUE (stream_id, version)
-        );
-        CREATE TABLE IF NOT EXISTS {p}streams (
-            number    BIGINT PRIMARY KEY,
-            stream_id TEXT   NOT NULL UNIQUE,
-            timestamp TEXT   NOT NULL,
-            version   BIGINT NOT NULL
-        );
-        INSERT INTO {p}dvent_store (id, schema_version) VALUES (1, 1);";
-
-    /// Rows as the old release wrote them: the fixture's events.
-    fn insert_fixture_rows(client: &mut Client, p: &str) {
-        let mut streams: Vec<(String, String, u64)> = Vec::new();
-        for e in expected() {
-            let timestamp = dvent::store::codec::encode_timestamp(e.timestamp).unwrap();
-            client
-                .execute(
-                    &format!(
-                        "INSERT INTO {p}events (position, event_id, stream_id, version, type, timestamp, data) \
-                         VALUES ($1, $2::text::uuid, $3, $4, $5, $6, $7::text::json)"
-                    ),
-                    &[
-                        &(e.position as i64),
-                        &e.id.to_string(),
-                        &e.stream_id,
-                        &(e.version as i64),
-                        &e.event_type,
-                        &timestamp,
-                        &serde_json::to_string(&e.data).unwrap(),
-                    ],
-                )
-                .unwrap();
-            match streams.iter_mut().find(|s| s.0 == e.stream_id) {
-                Some(stream) => stream.2 = e.version,
-                None => streams.push((e.stream_id.clone(), timestamp, e.version)),
-            }
-        }
-        for (number, (stream_id, timestamp, version)) in streams.iter().enumerate() {
-            client
-                .execute(
-                    &format!("INSERT INTO {p}streams (number, stream_id, timestamp, version) VALUES ($1, $2, $3, $4)"),
-                    &[&(number as i64), stream_id, timestamp, &(*version as i64)],
-                )
-                .unwrap();
-        }
-    }
-
-    /// A schema made by the old release's DDL, dropped at the end.
-    struct V1Schema {
-        client: Client,
-        url: String,
-        schema: String,
-    }
-
-    impl V1Schema {
-        fn new(url: String, inject: &str) -> Self {
-            let schema = stores::postgres::fresh_schema();
-            let mut client = Client::connect(&url, NoTls).unwrap();
-            let p = format!("\"{schema}\".");
-            client
-                .batch_execute(&format!("CREATE SCHEMA \"{schema}\""))
-                .unwrap();
-            client.batch_execute(&V1_DDL.replace("{p}", &p)).unwrap();
-            insert_fixture_rows(&mut client, &p);
-            client.batch_execute(&inject.replace("{p}", &p)).unwrap();
-            V1Schema {
-                client,
-                url,
-                schema,
-            }
-        }
-
-        fn version(&mut self) -> i32 {
-            self.client
-                .query_one(
-                    &format!("SELECT schema_version FROM \"{}\".dvent_store", self.schema),
-                    &[],
-                )
-                .unwrap()
-                .get(0)
-        }
-
-        fn columns(&mut self) -> Vec<String> {
-            self.client
-                .query(
-                    "SELECT column_name::text FROM information_schema.columns \
-                     WHERE table_schema = $1 AND table_name = 'events' ORDER BY ordinal_position",
-                    &[&self.schema],
-                )
-                .unwrap()
-                .iter()
-                .map(|r| r.get(0))
-                .collect()
-        }
-
-        fn rows(&mut self) -> Vec<String> {
-            self.client
-                .query(
-                    &format!(
-                        "SELECT concat_ws('|', position, event_id, stream_id, version, type, timestamp, data::text) \
-                         FROM \"{}\".events ORDER BY position",
-                        self.schema
-                    ),
-                    &[],
-                )
-                .unwrap()
-                .iter()
-                .map(|r| r.get(0))
-                .collect()
-        }
-    }
-
-    impl Drop for V1Schema {
-        fn drop(&mut self) {
-            let _ = self.client.batch_execute(&format!(
-                "DROP SCHEMA IF EXISTS \"{}\" CASCADE",
-                self.schema
-            ));
-        }
-    }
+    use crate::v1::postgres::V1Schema;
 
     fn url() -> Option<String> {
         stores::postgres_url().unwrap_or_else(|message| panic!("{message}"))

@@ -7,11 +7,15 @@ pub mod command;
 pub mod command_handler;
 pub mod event;
 pub mod event_store;
+pub mod metadata;
+pub mod migration;
 pub mod projection;
 pub mod read_model;
 pub mod repository;
+pub mod snapshot;
 pub mod subscription;
 pub mod todo;
+pub mod upcasting;
 pub mod world;
 
 use dvent::jiff::{SignedDuration, Timestamp};

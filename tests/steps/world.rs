@@ -12,9 +12,13 @@ use dvent::{
 };
 
 use super::checkpoint::CheckpointSteps;
+use super::metadata::MetadataSteps;
+use super::migration::MigrationSteps;
 use super::projection::ProjectionSteps;
 use super::read_model::ReadModelSteps;
+use super::snapshot::SnapshotSteps;
 use super::subscription::SubscriptionSteps;
+use super::upcasting::UpcastingSteps;
 use crate::support::stores::{StoreHandle, StoreKind};
 use crate::todo_domain::TodoContext;
 
@@ -69,6 +73,12 @@ pub struct DventWorld {
     pub checkpoints: CheckpointSteps,
     pub projections: ProjectionSteps,
     pub read_models: ReadModelSteps,
+
+    // Metadata, upcasting, snapshots and migration.
+    pub metadata: MetadataSteps,
+    pub upcasting: UpcastingSteps,
+    pub snapshots: SnapshotSteps,
+    pub migration: MigrationSteps,
 }
 
 impl DventWorld {
@@ -110,6 +120,10 @@ impl DventWorld {
             checkpoints: CheckpointSteps::default(),
             projections: ProjectionSteps::default(),
             read_models: ReadModelSteps::default(),
+            metadata: MetadataSteps::default(),
+            upcasting: UpcastingSteps::default(),
+            snapshots: SnapshotSteps::default(),
+            migration: MigrationSteps::default(),
         }
     }
 

@@ -1,3 +1,4 @@
 //! Shared test support.
 
 pub mod stores;
+pub mod v1;

@@ -15,7 +15,7 @@
 
 use std::sync::Arc;
 
-use dvent::{Event, EventStore, InMemoryEventStore, PublishError};
+use dvent::{Event, EventStore, InMemoryEventStore, PublishError, Upcasters};
 
 /// A kind of event store under test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +40,13 @@ impl StoreKind {
             #[cfg(feature = "postgres")]
             StoreKind::Postgres => "postgres",
         }
+    }
+
+    /// Whether the store keeps its events in a schema of its own, which a
+    /// newer release migrates (SQLite, PostgreSQL); the memory store keeps
+    /// nothing between runs.
+    pub fn is_durable(self) -> bool {
+        !matches!(self, StoreKind::Memory)
     }
 }
 
@@ -140,6 +147,21 @@ impl StoreHandle {
             StoreHandle::Sqlite(store) => Arc::new(store.clone()),
             #[cfg(feature = "postgres")]
             StoreHandle::Postgres(store) => store.clone(),
+        }
+    }
+
+    /// Another handle on the same store (the same shared memory, the same
+    /// SQLite database, the same PostgreSQL schema) that reads through
+    /// `upcasters`. This handle is left as it was: it reads as stored.
+    pub fn upcasting(&self, upcasters: Upcasters) -> Arc<dyn EventStore> {
+        match self {
+            StoreHandle::Memory(store) => Arc::new(store.clone().with_upcasters(upcasters)),
+            #[cfg(feature = "sqlite")]
+            StoreHandle::Sqlite(store) => Arc::new(store.clone().with_upcasters(upcasters)),
+            #[cfg(feature = "postgres")]
+            StoreHandle::Postgres(store) => {
+                Arc::new(store.store().clone().with_upcasters(upcasters))
+            }
         }
     }
 }
