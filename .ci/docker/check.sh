@@ -165,7 +165,7 @@ if ! timeout 2400 docker-compose run --rm -T dvent-test >"$log" 2>&1; then
 fi
 grep -E '^test result:|^== |stores?:|passed, ' "$log" | tail -n 40 | sed 's/^/    | /'
 for store in memory sqlite postgres; do
-    grep -q "event store and repository on \`$store\`" "$log" \
+    grep -qE "Gherkin features for every store: .* on \`$store\` ==" "$log" \
         || fail "the output does not show the $store store ran"
 done
 if grep -qE '^test result: FAILED|skipping the postgres store' "$log"; then
