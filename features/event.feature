@@ -5,7 +5,7 @@ Feature: Domain event
   Scenario: A newly generated event exposes all six values
     When I generate an event of type "TodoAdded"
     Then the event's type is "TodoAdded"
-    And the event's id is a random UUID
+    And the event's id is a new UUID, unique, ordered by the time it was made
     And the event has no stream id yet
     And the event's timestamp is the current time in UTC
     And the event's data is empty

@@ -98,15 +98,22 @@ impl Event<Data> {
 }
 
 impl<D> Event<D> {
-    /// A new event of the given type with a payload of any type: random id,
+    /// A new event of the given type with a payload of any type: a new id,
     /// no stream, now, version 0.
+    ///
+    /// The id is a UUID version 7 made from the same clock read as the
+    /// timestamp (its first 48 bits are the timestamp's milliseconds, the
+    /// other 74 random): unique as a random id is, and ordered by time to the
+    /// millisecond, so stores insert new ids near each other in their
+    /// indexes rather than all over them. One clock read per event.
     #[must_use]
     pub fn typed(event_type: impl Into<Name>, data: D) -> Self {
+        let now = Timestamp::now();
         Event {
-            id: Uuid::new_v4(),
+            id: time_ordered_id(now),
             event_type: event_type.into(),
             stream_id: name::empty(),
-            timestamp: Timestamp::now(),
+            timestamp: now,
             data,
             version: 0,
             metadata: Metadata::new(),
@@ -311,6 +318,15 @@ impl<D> Cause for Event<D> {
     }
 }
 
+/// A UUID version 7 for the instant `now` (milliseconds since the Unix
+/// epoch, then random bits). An instant before the epoch, which no clock
+/// gives, counts as the epoch.
+fn time_ordered_id(now: Timestamp) -> Uuid {
+    let seconds = u64::try_from(now.as_second()).unwrap_or(0);
+    let nanos = u32::try_from(now.subsec_nanosecond()).unwrap_or(0);
+    Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, seconds, nanos))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -320,7 +336,17 @@ mod tests {
         let before = Timestamp::now();
         let event = Event::new("TodoAdded");
         assert_eq!(event.event_type(), "TodoAdded");
-        assert_eq!(event.id().get_version_num(), 4);
+        assert_eq!(event.id().get_version_num(), 7);
+        // The id holds the timestamp's milliseconds.
+        let (seconds, nanos) = event
+            .id()
+            .get_timestamp()
+            .expect("a v7 id has a time")
+            .to_unix();
+        assert_eq!(
+            seconds as i64 * 1_000 + i64::from(nanos / 1_000_000),
+            event.timestamp().as_millisecond()
+        );
         assert_eq!(event.stream_id(), "");
         assert!(event.timestamp() >= before && event.timestamp() <= Timestamp::now());
         assert!(event.data().is_empty());

@@ -31,15 +31,32 @@ fn event_type_is(world: &mut DventWorld, expected: String) {
     assert_eq!(event(world).event_type(), expected);
 }
 
-#[then("the event's id is a random UUID")]
-fn event_id_is_random(world: &mut DventWorld) {
-    let id = event(world).id();
+#[then("the event's id is a new UUID, unique, ordered by the time it was made")]
+fn event_id_is_new(world: &mut DventWorld) {
+    let event = event(world);
+    let id = event.id();
+    // A UUID version 7: the event's timestamp in milliseconds, then random
+    // bits (the spec's random id, ordered by time for the stores' indexes).
     assert_eq!(
         id.get_version_num(),
-        4,
-        "a random UUID is version 4, got {id}"
+        7,
+        "a time-ordered UUID is version 7, got {id}"
     );
-    assert_ne!(id, Event::new("Other").id());
+    let (seconds, nanos) = id
+        .get_timestamp()
+        .expect("a version 7 UUID has a time")
+        .to_unix();
+    assert_eq!(
+        i64::try_from(seconds).expect("after 1970") * 1_000 + i64::from(nanos / 1_000_000),
+        event.timestamp().as_millisecond(),
+        "the id's time is the event's timestamp"
+    );
+    let later = Event::new("Other");
+    assert_ne!(id, later.id());
+    assert!(
+        later.id() >= id
+            || later.timestamp().as_millisecond() == event.timestamp().as_millisecond()
+    );
 }
 
 #[then("the event has no stream id yet")]
