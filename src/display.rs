@@ -182,12 +182,23 @@ fn object_entries(json: &str) -> Option<Vec<(String, &str)>> {
     Some(entries)
 }
 
-/// The short form of an id in list tables: the first 8 hex digits of a UUID
-/// (hyphenated or simple); `None` for any other id, which shows in full.
-fn short_id(id: &str) -> Option<&str> {
+/// The short form of an id in list tables, and whether it is the id's end:
+/// 8 hex digits of a UUID (hyphenated or simple) that tell ids apart. For a
+/// time-ordered UUID (version 7: events' ids) the last 8, since the first
+/// ones are the time and the same for ids made in the same millisecond; for
+/// any other UUID the first 8. `None` for any other id, which shows in full.
+fn short_id(id: &str) -> Option<(&str, bool)> {
+    let uuid = uuid::Uuid::try_parse(id).ok()?;
     let head = id.get(..8)?;
-    (uuid::Uuid::try_parse(id).is_ok() && head.bytes().all(|b| b.is_ascii_hexdigit()))
-        .then_some(head)
+    if !head.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    if uuid.get_version_num() == 7 {
+        let tail = id.get(id.len() - 8..)?;
+        Some((tail, true))
+    } else {
+        Some((head, false))
+    }
 }
 
 // Jupyter's stylesheets right-align table cells and centre them vertically;
@@ -239,7 +250,13 @@ impl Html {
     /// An id in its short form (see [`short_id`]), the full id in `title`.
     fn short_id(&mut self, id: &str) -> &mut Self {
         match short_id(id) {
-            Some(head) => self
+            Some((tail, true)) => self
+                .raw("<code title=\"")
+                .text(id)
+                .raw("\">\u{2026}")
+                .text(tail)
+                .raw("</code>"),
+            Some((head, false)) => self
                 .raw("<code title=\"")
                 .text(id)
                 .raw("\">")
@@ -909,10 +926,15 @@ mod tests {
     #[test]
     fn a_uuid_shows_short_with_the_full_id_as_title() {
         let id = "0f8e6a2c-4b1d-4c3e-9a7b-1234567890ab";
-        assert_eq!(short_id(id), Some("0f8e6a2c"));
+        assert_eq!(short_id(id), Some(("0f8e6a2c", false)));
         assert_eq!(
             short_id("0f8e6a2c4b1d4c3e9a7b1234567890ab"),
-            Some("0f8e6a2c")
+            Some(("0f8e6a2c", false))
+        );
+        // A time-ordered id (version 7) shows its random end.
+        assert_eq!(
+            short_id("019abcde-f012-7c3e-9a7b-1234567890ab"),
+            Some(("567890ab", true))
         );
         assert_eq!(short_id("todo-1"), None);
         assert_eq!(
