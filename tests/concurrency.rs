@@ -6,8 +6,9 @@
 //! Afterwards every stream's versions are exactly 1..n, each event's count
 //! is its version (no decision was made on a stale state), and every
 //! acknowledged event is there exactly once. Run for each store: memory,
-//! SQLite on a file (each thread with a connection of its own) and, when
-//! `DVENT_POSTGRES_URL` is set, PostgreSQL with 8 threads in this process
+//! SQLite on a file (each thread with a connection of its own, and all
+//! threads on one handle's clones, whose saves are committed in groups) and,
+//! when `DVENT_POSTGRES_URL` is set, PostgreSQL with 8 threads in this process
 //! and 2 more processes of 4 threads each.
 
 #[path = "support/stores.rs"]
@@ -229,6 +230,28 @@ fn sqlite_writers_on_one_file_never_lose_or_tear_a_write() {
     let store = SqliteEventStore::open(&path).unwrap();
     verify(
         "sqlite (file, 8 connections)",
+        &store,
+        &streams,
+        &outcome,
+        started.elapsed(),
+    );
+}
+
+/// SQLite, the writers sharing one handle's clones: one connection, their
+/// saves committed in groups (see the store's group commit).
+#[test]
+fn sqlite_writers_on_one_handle_never_lose_or_tear_a_write() {
+    use dvent::SqliteEventStore;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.sqlite");
+    let streams = new_streams();
+    let started = Instant::now();
+    let shared: SqliteEventStore = SqliteEventStore::open(&path).expect("opening the file");
+    let outcome = run_threads(THREADS, 0, &streams, || Arc::new(shared.clone()));
+    let store = SqliteEventStore::open(&path).unwrap();
+    verify(
+        "sqlite (file, 1 connection shared)",
         &store,
         &streams,
         &outcome,

@@ -81,10 +81,12 @@
 //!
 //! # Guarantees
 //!
-//! - **Atomic batches.** A save is one `BEGIN IMMEDIATE` transaction: the
+//! - **Atomic batches.** A save is one `BEGIN IMMEDIATE` transaction (or,
+//!   when saves through one handle's clones arrive at once, one savepoint in
+//!   a transaction shared by the group: see *Group commit* below): the
 //!   stream's version is read, the expectation checked, and the batch
-//!   written, all under SQLite's write lock; on any error the transaction is
-//!   rolled back and nothing is written. A process killed in the middle
+//!   written, all under SQLite's write lock; on any error the transaction
+//!   (the savepoint) is rolled back and nothing is written. A process killed in the middle
 //!   leaves the batch wholly absent. Saving again a batch already stored
 //!   is judged in the same transaction and returns it as stored, writing
 //!   nothing (see [`EventStore::append`]): a retry after any error
@@ -113,6 +115,14 @@
 //! - **Read-only.** [`SqliteEventStore::open_read_only`] reads a file it may
 //!   not write, on a read-only file system too; its saves fail with
 //!   [`StoreError::ReadOnly`].
+//! - **Group commit.** Saves through the clones of one handle that wait
+//!   for its connection at the same moment are committed together: one
+//!   transaction, each save in a savepoint of its own (checked, and failing,
+//!   on its own, seeing the saves before it), one `COMMIT` and one disk sync
+//!   for all; each returns once that commit has. A save alone never waits
+//!   for company. Threads saving single events at once thus share the cost
+//!   of a sync instead of queueing for one each (see the `group_commit`
+//!   module's source documentation for the details).
 //!
 //! # Example
 //!
@@ -150,11 +160,12 @@ use crate::data::Data;
 use crate::event::Event;
 use crate::expected_version::ExpectedVersion;
 use crate::name::Name;
-use crate::publisher::{PublishError, Publisher, publish_all};
+use crate::publisher::{PublishError, Publisher};
 use crate::upcast::Upcasters;
 
 mod checkpoint;
 mod file;
+mod group_commit;
 mod read;
 mod read_model;
 mod snapshot;
@@ -246,7 +257,8 @@ impl Synchronous {
 ///   never undo the write.
 ///
 /// Costs, for a store of n events: save O(b log n) for a batch of b (plus
-/// one disk sync with [`Synchronous::Full`]); reading a stream
+/// one disk sync with [`Synchronous::Full`], shared by the saves through
+/// this handle's clones committed in the same group); reading a stream
 /// O(k + log n) for its k events; reading all from `start` O((n − start) +
 /// log n), holding all it returns; a page
 /// ([`read_all`](EventStore::read_all),
@@ -285,6 +297,9 @@ pub struct SqliteEventStore<D = Data> {
     watch: Arc<Mutex<Connection>>,
     /// Run on every read (see [`upcast`](crate::upcast)).
     upcasters: Option<Arc<Upcasters>>,
+    /// The saves waiting for a commit on `connection`, shared by the
+    /// handles that share it (see the [`group_commit`] module).
+    group: Arc<group_commit::GroupCommit<D>>,
 }
 
 impl<D> SqliteEventStore<D> {
@@ -355,6 +370,7 @@ impl<D> SqliteEventStore<D> {
             publisher: None,
             read_only: false,
             upcasters: None,
+            group: Arc::new(group_commit::GroupCommit::new()),
         }
     }
 
@@ -617,118 +633,139 @@ impl<D> SqliteEventStore<D>
 where
     D: Serialize + DeserializeOwned + Clone,
 {
-    /// Appends under the write lock; returns the events as stored, and
-    /// whether this call wrote them (not when it found them stored by an
-    /// earlier save of the same batch, or the batch is empty).
+    /// Saves a batch through the group commit (see the [`group_commit`]
+    /// module): returns the events as stored, and whether this call wrote
+    /// them (not when it found them stored by an earlier save of the same
+    /// batch, or the batch is empty), once the commit that holds them has
+    /// returned; their publisher has been called by then.
     fn write_batch(
         &self,
         stream_id: &str,
         events: &Vector<Event<D>>,
         expected: ExpectedVersion,
     ) -> Result<(Vec<Event<D>>, bool), StoreError> {
-        let mut connection = self.lock();
-        let tx = connection
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(backend)?;
-        let current: Option<i64> = tx
-            .prepare_cached("SELECT version FROM streams WHERE stream_id = ?1")
-            .and_then(|mut s| s.query_row([stream_id], |row| row.get(0)).optional())
-            .map_err(backend)?;
-        let current_version = match current {
-            None => 0,
-            Some(v) => u64::try_from(v).map_err(|_| {
-                codec::corrupt(
-                    stream_id.as_bytes(),
-                    0,
-                    format!("streams.version should be a whole number, found {v}"),
-                )
-            })?,
-        };
-        admit(stream_id, events)?;
-        if let Some(first) = events.front() {
-            let first_id = first.id().hyphenated().to_string();
-            if id_is_stored(&tx, &first_id)? {
-                // A retry of a save that happened, or a mistake: judged in
-                // this transaction, under the write lock; nothing is
-                // written (the transaction is rolled back on drop). The
-                // stored events are compared as stored, not upcast.
-                let kept = stored_from(&tx, stream_id, &first_id, events.len())?;
-                return check_retry(stream_id, events, expected, kept).map(|kept| (kept, false));
-            }
+        self.group.save(
+            &self.connection,
+            group_commit::Request {
+                stream_id: stream_id.to_string(),
+                events: events.clone(),
+                expected,
+                publisher: self.publisher.clone(),
+            },
+        )
+    }
+}
+
+/// Writes one batch inside the transaction (or savepoint) open on `tx`,
+/// under the write lock, without committing: returns the events as stored,
+/// and whether they were written now (not when they were found stored by an
+/// earlier save of the same batch, or the batch is empty; then nothing was
+/// written). On an error, what it wrote must be rolled back by the caller.
+fn write_one<D>(
+    tx: &Connection,
+    stream_id: &str,
+    events: &Vector<Event<D>>,
+    expected: ExpectedVersion,
+) -> Result<(Vec<Event<D>>, bool), StoreError>
+where
+    D: Serialize + DeserializeOwned + Clone,
+{
+    let current: Option<i64> = tx
+        .prepare_cached("SELECT version FROM streams WHERE stream_id = ?1")
+        .and_then(|mut s| s.query_row([stream_id], |row| row.get(0)).optional())
+        .map_err(backend)?;
+    let current_version = match current {
+        None => 0,
+        Some(v) => u64::try_from(v).map_err(|_| {
+            codec::corrupt(
+                stream_id.as_bytes(),
+                0,
+                format!("streams.version should be a whole number, found {v}"),
+            )
+        })?,
+    };
+    admit(stream_id, events)?;
+    if let Some(first) = events.front() {
+        let first_id = first.id().hyphenated().to_string();
+        if id_is_stored(tx, &first_id)? {
+            // A retry of a save that happened, or a mistake: judged in
+            // this transaction, under the write lock; nothing is
+            // written (the caller rolls back). The
+            // stored events are compared as stored, not upcast.
+            let kept = stored_from(tx, stream_id, &first_id, events.len())?;
+            return check_retry(stream_id, events, expected, kept).map(|kept| (kept, false));
         }
-        let name = Name::from(stream_id);
-        let stored = place(stream_id, &name, events, expected, current_version)?;
-        if stored.is_empty() {
-            // Nothing to write: the transaction is rolled back on drop.
-            return Ok((stored, false));
-        }
-        let encoded = stored
-            .iter()
-            .map(codec::encode)
-            .collect::<Result<Vec<_>, _>>()?;
-        let last_position: i64 = tx
-            .prepare_cached("SELECT COALESCE(MAX(position), 0) FROM events")
+    }
+    let name = Name::from(stream_id);
+    let stored = place(stream_id, &name, events, expected, current_version)?;
+    if stored.is_empty() {
+        // Nothing to write (the caller rolls back).
+        return Ok((stored, false));
+    }
+    let encoded = stored
+        .iter()
+        .map(codec::encode)
+        .collect::<Result<Vec<_>, _>>()?;
+    let last_position: i64 = tx
+        .prepare_cached("SELECT COALESCE(MAX(position), 0) FROM events")
+        .and_then(|mut s| s.query_row([], |row| row.get(0)))
+        .map_err(backend)?;
+    let new_version = codec::sql_int(stored.last().map_or(0, Event::version));
+    if current.is_none() {
+        let number: i64 = tx
+            .prepare_cached("SELECT COALESCE(MAX(number) + 1, 0) FROM streams")
             .and_then(|mut s| s.query_row([], |row| row.get(0)))
             .map_err(backend)?;
-        let new_version = codec::sql_int(stored.last().map_or(0, Event::version));
-        if current.is_none() {
-            let number: i64 = tx
-                .prepare_cached("SELECT COALESCE(MAX(number) + 1, 0) FROM streams")
-                .and_then(|mut s| s.query_row([], |row| row.get(0)))
-                .map_err(backend)?;
-            let first_timestamp = &encoded[0].timestamp;
-            tx.prepare_cached(
-                "INSERT INTO streams (number, stream_id, timestamp, version) VALUES (?1, ?2, ?3, ?4)",
-            )
-            .and_then(|mut s| s.execute(params![number, stream_id, first_timestamp, new_version]))
+        let first_timestamp = &encoded[0].timestamp;
+        tx.prepare_cached(
+            "INSERT INTO streams (number, stream_id, timestamp, version) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .and_then(|mut s| s.execute(params![number, stream_id, first_timestamp, new_version]))
+        .map_err(backend)?;
+    } else {
+        tx.prepare_cached("UPDATE streams SET version = ?1 WHERE stream_id = ?2")
+            .and_then(|mut s| s.execute(params![new_version, stream_id]))
             .map_err(backend)?;
-        } else {
-            tx.prepare_cached("UPDATE streams SET version = ?1 WHERE stream_id = ?2")
-                .and_then(|mut s| s.execute(params![new_version, stream_id]))
-                .map_err(backend)?;
-        }
-        {
-            let mut insert = tx
+    }
+    {
+        let mut insert = tx
                 .prepare_cached(
                     "INSERT INTO events (position, event_id, stream_id, version, type, timestamp, data, \
                      metadata, data_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 )
                 .map_err(backend)?;
-            let mut in_batch = HashSet::with_capacity(stored.len());
-            for ((event, values), position) in stored.iter().zip(&encoded).zip(last_position + 1..)
-            {
-                let duplicate = StoreError::DuplicateEvent {
-                    event_id: event.id(),
-                };
-                if !in_batch.insert(event.id()) {
+        let mut in_batch = HashSet::with_capacity(stored.len());
+        for ((event, values), position) in stored.iter().zip(&encoded).zip(last_position + 1..) {
+            let duplicate = StoreError::DuplicateEvent {
+                event_id: event.id(),
+            };
+            if !in_batch.insert(event.id()) {
+                return Err(duplicate);
+            }
+            let outcome = insert.execute(params![
+                position,
+                values.event_id,
+                stream_id,
+                values.version,
+                &*values.event_type,
+                values.timestamp,
+                values.data,
+                values.metadata,
+                values.data_version,
+            ]);
+            match outcome {
+                Ok(_) => {}
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == ErrorCode::ConstraintViolation
+                        && id_is_stored(tx, &values.event_id)? =>
+                {
                     return Err(duplicate);
                 }
-                let outcome = insert.execute(params![
-                    position,
-                    values.event_id,
-                    stream_id,
-                    values.version,
-                    &*values.event_type,
-                    values.timestamp,
-                    values.data,
-                    values.metadata,
-                    values.data_version,
-                ]);
-                match outcome {
-                    Ok(_) => {}
-                    Err(rusqlite::Error::SqliteFailure(e, _))
-                        if e.code == ErrorCode::ConstraintViolation
-                            && id_is_stored(&tx, &values.event_id)? =>
-                    {
-                        return Err(duplicate);
-                    }
-                    Err(e) => return Err(backend(e)),
-                }
+                Err(e) => return Err(backend(e)),
             }
         }
-        tx.commit().map_err(backend)?;
-        Ok((stored, true))
     }
+    Ok((stored, true))
 }
 
 /// The events of stream `stream_id` from the one whose id is `first_id`,
@@ -780,10 +817,9 @@ where
         // `append` checks the batch with the shared `prepare_batch`, as every
         // store does (an empty stream id included).
         self.check_writable()?;
-        let (stored, written) = self.write_batch(stream_id, events, expected)?;
-        if written {
-            publish_all(self.publisher.as_ref(), &stored);
-        }
+        // The publisher has been called with the events written, after the
+        // commit, by the time this returns.
+        let (stored, _written) = self.write_batch(stream_id, events, expected)?;
         Ok(stored)
     }
 
@@ -949,6 +985,7 @@ impl<D> Clone for SqliteEventStore<D> {
             file: self.file.clone(),
             watch: Arc::clone(&self.watch),
             upcasters: self.upcasters.clone(),
+            group: Arc::clone(&self.group),
         }
     }
 }
