@@ -1602,6 +1602,54 @@ impl<D> fmt::Debug for PostgresEventStore<D> {
     }
 }
 
+/// Creates the table `table` (qualified) with `create` when it is missing (a
+/// schema made by a release without it), under the set-up lock, checked
+/// again inside. A user that may not create it is told in the log (what
+/// `fails` then), and the store opens all the same. Shared by the read
+/// side's and the snapshots' tables.
+fn create_missing_table(
+    client: &mut Client,
+    table: &str,
+    create: &str,
+    limits: Limits,
+    fails: &str,
+) -> Result<(), StoreError> {
+    fn exists(client: &mut impl GenericClient, table: &str) -> Result<bool, ::postgres::Error> {
+        client
+            .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
+            .and_then(|row| row.try_get(0))
+    }
+    let fail = |e| pg_error(e, limits);
+    if exists(client, table).map_err(fail)? {
+        return Ok(());
+    }
+    let outcome = (|| {
+        let mut tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::ReadCommitted)
+            .read_only(false)
+            .start()?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SETUP_LOCK])?;
+        if !exists(&mut tx, table)? {
+            tx.batch_execute(create)?;
+        }
+        tx.commit()
+    })();
+    match outcome {
+        Ok(()) => Ok(()),
+        Err(e) if e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) => {
+            log::warn!(
+                target: "dvent::postgres",
+                "the table {table} is missing and this user may not create it: {fails} will fail \
+                 until someone who may opens the store once ({})",
+                describe(&e)
+            );
+            Ok(())
+        }
+        Err(e) => Err(fail(e)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,10 +1,9 @@
 //! Snapshots of aggregates' states, in the table `dvent_snapshots` beside
 //! the events.
 
-use ::postgres::error::SqlState;
-use ::postgres::{Client, GenericClient, IsolationLevel};
+use ::postgres::Client;
 
-use super::{Connection, Limits, PostgresEventStore, SETUP_LOCK, pg_error, prepared};
+use super::{Connection, Limits, PostgresEventStore, create_missing_table, pg_error, prepared};
 use crate::snapshot::{self, Snapshot};
 use crate::store::StoreError;
 use crate::store::codec;
@@ -62,43 +61,7 @@ pub(super) fn create_table(
     sql: &SnapshotSql,
     limits: Limits,
 ) -> Result<(), StoreError> {
-    let fail = |e| pg_error(e, limits);
-    if exists(client, &sql.table).map_err(fail)? {
-        return Ok(());
-    }
-    let outcome = (|| {
-        let mut tx = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::ReadCommitted)
-            .read_only(false)
-            .start()?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SETUP_LOCK])?;
-        if !exists(&mut tx, &sql.table)? {
-            tx.batch_execute(&sql.create)?;
-        }
-        tx.commit()
-    })();
-    match outcome {
-        Ok(()) => Ok(()),
-        Err(e) if e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) => {
-            log::warn!(
-                target: "dvent::postgres",
-                "the table {} is missing and this user may not create it: snapshots will fail \
-                 until someone who may opens the store once ({})",
-                sql.table,
-                super::describe(&e)
-            );
-            Ok(())
-        }
-        Err(e) => Err(fail(e)),
-    }
-}
-
-/// Whether the table `table` (qualified) exists.
-fn exists(client: &mut impl GenericClient, table: &str) -> Result<bool, ::postgres::Error> {
-    client
-        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
-        .and_then(|row| row.try_get(0))
+    create_missing_table(client, &sql.table, &sql.create, limits, "snapshots")
 }
 
 impl<D> PostgresEventStore<D> {
