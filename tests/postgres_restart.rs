@@ -327,9 +327,12 @@ fn saves_across_crashes_are_acknowledged_and_stored_failed_and_absent_or_unknown
         BATCH * (count(Said::Acknowledged, true) + count(Said::Unknown, true))
     );
     assert!(count(Said::Acknowledged, true) > 0);
+    // A save is one round trip (group commit): a crash while it is on its
+    // way makes its outcome unknown, and only a save that could not be sent
+    // fails outright, so how many of each there are is up to the timing.
     assert!(
-        count(Said::Failed, false) > 0,
-        "the crashes made some saves fail"
+        count(Said::Failed, false) + count(Said::Unknown, true) > 0,
+        "the crashes interrupted some saves"
     );
     // Every acknowledged or stored batch is whole: each stream is 1..n.
     for w in 0..WRITERS {

@@ -92,16 +92,35 @@
 //! - **Atomic batches.** A save is one transaction: the stream's version is
 //!   read, the expectation checked and the batch written; on any error it
 //!   is rolled back and nothing is written.
-//! - **One order, and no reader misses an event.** Every save first locks
-//!   the one row of `dvent_store` (`SELECT … FOR UPDATE`) and holds that lock
-//!   until it commits. Saves are thereby serialised, across connections and
-//!   processes: each one reads the largest position after the previous save
-//!   has committed, and gives its events the next positions. So positions
-//!   are given in commit order, without gaps, and a reader that sees position
-//!   p sees every position before it: reading "all events after position p"
-//!   can never miss an event that commits later with a smaller position,
-//!   because there is none. The price is that saves do not run in parallel
-//!   (each one is a few short statements); reads never wait for saves.
+//! - **One order, and no reader misses an event.** Every transaction that
+//!   writes events first locks the one row of `dvent_store` (`SELECT … FOR
+//!   UPDATE`) and holds that lock until it commits. Writes are thereby
+//!   serialised, across connections and processes: each one reads the
+//!   largest position after the previous one has committed, and gives its
+//!   events the next positions. So positions are given in commit order,
+//!   without gaps, and a reader that sees position p sees every position
+//!   before it: reading "all events after position p" can never miss an
+//!   event that commits later with a smaller position, because there is
+//!   none. Reads never wait for saves.
+//! - **Group commit.** So that saves are not one at a time, each waiting for
+//!   its own flush of the write-ahead log, the saves a process makes at the
+//!   same moment (through a store and its clones) are written together:
+//!   one call of the server-side function `dvent_append_v1`, one
+//!   transaction, one flush, one round trip. Each save is still judged
+//!   alone: the function writes only a save whose stream is at a version it
+//!   accepts and whose ids are all new, and a caller gets its answer only
+//!   after the commit; should the connection fail once the call was sent,
+//!   every save of the group gets [`StoreError::OutcomeUnknown`] (each batch
+//!   wholly stored or wholly absent). A leader waits for company only when
+//!   the last group was larger than what is queued, for at most a quarter
+//!   of that group's time and 0.5 ms; a save alone never waits. The
+//!   function is created on
+//!   connecting when it is missing, like the side tables; a user that may
+//!   not create it gets saves written one at a time, five round trips each
+//!   (begin, lock, read, write, commit), with the same guarantees. A save
+//!   the function does not write (a conflict, a retry, a duplicate id, an
+//!   empty batch) is saved that way too, so that it gets the same answer as
+//!   ever.
 //! - **Conflicts.** Two writers expecting the same version of a stream: the
 //!   second to take the lock finds the stream moved on and gets
 //!   [`StoreError::VersionConflict`]; nothing of its batch is written. A
@@ -164,6 +183,7 @@ use crate::name::Name;
 use crate::publisher::{PublishError, Publisher, publish_all};
 use crate::upcast::Upcasters;
 
+mod group;
 mod read;
 mod read_model;
 mod read_side;
@@ -324,9 +344,9 @@ impl PostgresOptions {
 ///   gives a handle that calls a function with each saved event after the
 ///   commit; its failures and panics are logged and never undo the write.
 ///
-/// A save takes five round trips to the server (begin, lock, read, write,
-/// commit), and saves are serialised; see the [module docs](self) for why,
-/// for the schema and for the guarantees.
+/// A save is one round trip to the server, and the saves a process makes
+/// at the same moment share it (group commit); see the [module docs](self)
+/// for how, for the schema and for the guarantees.
 pub struct PostgresEventStore<D = Data> {
     shared: Arc<Shared>,
     publisher: Option<Publisher<D>>,
@@ -342,6 +362,10 @@ struct Shared {
     connection_timeout: Duration,
     /// Noticing commits (see the `watch` module).
     watch: Arc<watch::Watch>,
+    /// Saves waiting to be written together (see the `group` module); none
+    /// when the server-side function is missing and may not be created
+    /// (then every save is written alone).
+    group: Option<group::Queue>,
 }
 
 /// The time limits a store's connections and transactions run under.
@@ -431,7 +455,15 @@ impl<D> PostgresEventStore<D> {
         let listener_config = config.clone();
         let manager = Manager {
             config,
-            session: limits.settings(false),
+            // Statements outside an explicit transaction (reads, and the
+            // group commit's one call) run read committed and read-write
+            // whatever the database's or role's defaults: the group's
+            // function reads after taking the lock.
+            session: format!(
+                "{}; SET default_transaction_isolation = 'read committed'; \
+                 SET default_transaction_read_only = off",
+                limits.settings(false)
+            ),
         };
         // Set up on a connection of its own, so that a bad URL or password
         // fails at once with the server's message.
@@ -445,6 +477,13 @@ impl<D> PostgresEventStore<D> {
         )?;
         read_side::create_tables(&mut connection.client, &sql.read_side, limits)?;
         snapshot::create_table(&mut connection.client, &sql.snapshots, limits)?;
+        let grouped = create_missing(
+            &mut connection.client,
+            Missing::Function(&sql.group.signature),
+            &sql.group.create,
+            limits,
+            "saves are written one at a time, each in a transaction of its own,",
+        )?;
         let schema = match &options.schema {
             Some(schema) => schema.clone(),
             None => {
@@ -474,6 +513,7 @@ impl<D> PostgresEventStore<D> {
                 limits,
                 connection_timeout: options.connection_timeout,
                 watch: Arc::new(watch),
+                group: grouped.then(group::Queue::default),
             }),
             publisher: None,
             upcasters: None,
@@ -576,7 +616,9 @@ impl<D> PostgresEventStore<D> {
         let q = quote(schema);
         tx.batch_execute(&format!(
             "DROP TABLE IF EXISTS {q}.events, {q}.streams, {q}.dvent_store, {q}.dvent_checkpoints, {q}.dvent_snapshots; \
-             SAVEPOINT dvent_tables"
+             DROP FUNCTION IF EXISTS {}; \
+             SAVEPOINT dvent_tables",
+            self.shared.sql.group.signature
         ))
         .map_err(fail)?;
         match tx.batch_execute(&format!("DROP SCHEMA {q}")) {
@@ -822,6 +864,8 @@ struct Sql {
     read_side: read_side::ReadSql,
     /// Snapshots of aggregates' states.
     snapshots: snapshot::SnapshotSql,
+    /// Group commit's function.
+    group: group::GroupSql,
 }
 
 impl Sql {
@@ -872,6 +916,7 @@ impl Sql {
             ),
             read_side: read_side::ReadSql::new(&p),
             snapshots: snapshot::SnapshotSql::new(&p),
+            group: group::GroupSql::new(&p),
             version: format!("SELECT schema_version FROM {p}dvent_store WHERE id = 1"),
             current_version: format!("SELECT version FROM {p}streams WHERE stream_id = $1::text"),
             lock: format!("SELECT id FROM {p}dvent_store WHERE id = 1 FOR UPDATE"),
@@ -1111,6 +1156,73 @@ impl From<::postgres::Error> for Failure {
     }
 }
 
+/// A save as group commit's function takes it, or `None` when it is to be
+/// saved alone: an empty batch, one no stream version can accept (its
+/// expectation against the versions its events name), one naming an id
+/// twice or that cannot be encoded. Saved alone, each of those gets its
+/// answer (or its error) as it always did.
+fn group_request<D: Serialize>(
+    stream_id: &str,
+    events: &Vector<Event<D>>,
+    ids: &[String],
+    expected: ExpectedVersion,
+) -> Option<group::Request> {
+    if events.is_empty() {
+        return None;
+    }
+    // The stream versions the save accepts: lo..=hi.
+    let (mut lo, mut hi) = match expected {
+        ExpectedVersion::Any => (0, i64::MAX),
+        ExpectedVersion::NoStream => (0, 0),
+        ExpectedVersion::StreamExists => (1, i64::MAX),
+        ExpectedVersion::Exact(n) => {
+            let n = i64::try_from(n).ok()?;
+            (n, n)
+        }
+    };
+    for (i, event) in events.iter().enumerate() {
+        if event.version() != 0 {
+            // The i-th event (from 0) may name the version current + i + 1.
+            let at = i64::try_from(event.version())
+                .ok()?
+                .checked_sub(i64::try_from(i).ok()?.checked_add(1)?)?;
+            lo = lo.max(at);
+            hi = hi.min(at);
+        }
+    }
+    if lo > hi || lo < 0 {
+        return None;
+    }
+    let mut seen = HashSet::with_capacity(ids.len());
+    if !ids.iter().all(|id| seen.insert(id.as_str())) {
+        return None;
+    }
+    let n = events.len();
+    let mut request = group::Request {
+        stream_id: stream_id.to_string(),
+        lo,
+        hi,
+        event_ids: ids.to_vec(),
+        types: Vec::with_capacity(n),
+        timestamps: Vec::with_capacity(n),
+        data: Vec::with_capacity(n),
+        metadata: Vec::with_capacity(n),
+        data_versions: Vec::with_capacity(n),
+    };
+    for event in events {
+        let values = codec::encode(event).ok()?;
+        if values.event_type.contains('\0') {
+            return None;
+        }
+        request.types.push(values.event_type.to_string());
+        request.timestamps.push(values.timestamp);
+        request.data.push(values.data);
+        request.metadata.push(values.metadata);
+        request.data_versions.push(values.data_version);
+    }
+    Some(request)
+}
+
 /// Decodes a row selected with the event columns.
 fn event_from_row<D: DeserializeOwned>(
     row: &Row,
@@ -1171,6 +1283,23 @@ where
             .iter()
             .map(|e| e.id().hyphenated().to_string())
             .collect();
+        if let Some(queue) = &self.shared.group {
+            admit(stream_id, events)?;
+            if let Some(request) = group_request(stream_id, events, &ids, expected) {
+                let channel = self.shared.watch.channel();
+                match queue.save(request, &self.shared.sql.group, channel, || {
+                    self.connection()
+                }) {
+                    group::Outcome::Written { base } => {
+                        let batch =
+                            place(stream_id, &Name::from(stream_id), events, expected, base)?;
+                        return Ok((batch, true));
+                    }
+                    group::Outcome::Failed(error) => return Err(error),
+                    group::Outcome::Alone => {}
+                }
+            }
+        }
         let mut pooled = self.connection()?;
         let connection = &mut *pooled;
         // The stream's version as read in the transaction.
@@ -1602,26 +1731,56 @@ impl<D> fmt::Debug for PostgresEventStore<D> {
     }
 }
 
-/// Creates the table `table` (qualified) with `create` when it is missing (a
-/// schema made by a release without it), under the set-up lock, checked
-/// again inside. A user that may not create it is told in the log (what
-/// `fails` then), and the store opens all the same. Shared by the read
-/// side's and the snapshots' tables.
-fn create_missing_table(
+/// A schema object the store may create on connecting when it is missing.
+#[derive(Clone, Copy)]
+enum Missing<'a> {
+    /// A table, qualified.
+    Table(&'a str),
+    /// A function's signature, qualified (`schema.name(types)`).
+    Function(&'a str),
+}
+
+impl Missing<'_> {
+    fn exists(self, client: &mut impl GenericClient) -> Result<bool, ::postgres::Error> {
+        let (probe, name) = match self {
+            Missing::Table(table) => ("SELECT to_regclass($1) IS NOT NULL", table),
+            Missing::Function(signature) => ("SELECT to_regprocedure($1) IS NOT NULL", signature),
+        };
+        client
+            .query_one(probe, &[&name])
+            .and_then(|row| row.try_get(0))
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Missing::Table(_) => "table",
+            Missing::Function(_) => "function",
+        }
+    }
+
+    fn qualified(&self) -> &str {
+        match self {
+            Missing::Table(name) | Missing::Function(name) => name,
+        }
+    }
+}
+
+/// Creates `object` with `create` when it is missing (a schema made by a
+/// release without it), under the set-up lock, checked again inside.
+/// Returns whether it is there now. A user that may not create it is told
+/// in the log (what `fails` then), and the store opens all the same. Shared
+/// by the read side's and the snapshots' tables and the group commit's
+/// function.
+fn create_missing(
     client: &mut Client,
-    table: &str,
+    object: Missing<'_>,
     create: &str,
     limits: Limits,
     fails: &str,
-) -> Result<(), StoreError> {
-    fn exists(client: &mut impl GenericClient, table: &str) -> Result<bool, ::postgres::Error> {
-        client
-            .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
-            .and_then(|row| row.try_get(0))
-    }
+) -> Result<bool, StoreError> {
     let fail = |e| pg_error(e, limits);
-    if exists(client, table).map_err(fail)? {
-        return Ok(());
+    if object.exists(client).map_err(fail)? {
+        return Ok(true);
     }
     let outcome = (|| {
         let mut tx = client
@@ -1630,21 +1789,23 @@ fn create_missing_table(
             .read_only(false)
             .start()?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SETUP_LOCK])?;
-        if !exists(&mut tx, table)? {
+        if !object.exists(&mut tx)? {
             tx.batch_execute(create)?;
         }
         tx.commit()
     })();
     match outcome {
-        Ok(()) => Ok(()),
+        Ok(()) => Ok(true),
         Err(e) if e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) => {
             log::warn!(
                 target: "dvent::postgres",
-                "the table {table} is missing and this user may not create it: {fails} will fail \
-                 until someone who may opens the store once ({})",
+                "the {} {} is missing and this user may not create it: {fails} until someone who \
+                 may opens the store once ({})",
+                object.name(),
+                object.qualified(),
                 describe(&e)
             );
-            Ok(())
+            Ok(false)
         }
         Err(e) => Err(fail(e)),
     }

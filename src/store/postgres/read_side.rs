@@ -3,7 +3,7 @@
 
 use ::postgres::Client;
 
-use super::{Connection, Limits, PostgresEventStore, create_missing_table, pg_error, prepared};
+use super::{Connection, Limits, Missing, PostgresEventStore, create_missing, pg_error, prepared};
 use crate::store::StoreError;
 use crate::store::codec;
 use crate::store::commits::{check_checkpoint, may_name_a_checkpoint};
@@ -58,13 +58,14 @@ pub(super) fn create_tables(
     sql: &ReadSql,
     limits: Limits,
 ) -> Result<(), StoreError> {
-    create_missing_table(
+    create_missing(
         client,
-        &sql.checkpoints,
+        Missing::Table(&sql.checkpoints),
         &sql.create,
         limits,
-        "checkpoints and read models",
+        "checkpoints and read models will fail",
     )
+    .map(|_| ())
 }
 
 impl<D> PostgresEventStore<D> {

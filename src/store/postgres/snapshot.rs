@@ -3,7 +3,7 @@
 
 use ::postgres::Client;
 
-use super::{Connection, Limits, PostgresEventStore, create_missing_table, pg_error, prepared};
+use super::{Connection, Limits, Missing, PostgresEventStore, create_missing, pg_error, prepared};
 use crate::snapshot::{self, Snapshot};
 use crate::store::StoreError;
 use crate::store::codec;
@@ -61,7 +61,14 @@ pub(super) fn create_table(
     sql: &SnapshotSql,
     limits: Limits,
 ) -> Result<(), StoreError> {
-    create_missing_table(client, &sql.table, &sql.create, limits, "snapshots")
+    create_missing(
+        client,
+        Missing::Table(&sql.table),
+        &sql.create,
+        limits,
+        "snapshots will fail",
+    )
+    .map(|_| ())
 }
 
 impl<D> PostgresEventStore<D> {
