@@ -182,10 +182,8 @@ fn run<P: Payload>(args: &Args, store: Arc<dyn EventStore<P>>) -> Result<(), Str
 
     // 1. fold: one aggregate, n_events applied one at a time.
     let t = Instant::now();
-    let mut todo = Aggregate::new(&kind);
-    for i in 0..args.n_events {
-        todo = todo.apply(P::status_changed(&event_type, i));
-    }
+    let todo = Aggregate::new(&kind)
+        .apply_all((0..args.n_events).map(|i| P::status_changed(&event_type, i)));
     let seconds = t.elapsed().as_secs_f64();
     let todo = std::hint::black_box(todo);
     if todo.uncommitted_version() != args.n_events as u64
@@ -209,10 +207,9 @@ fn run<P: Payload>(args: &Args, store: Arc<dyn EventStore<P>>) -> Result<(), Str
                 scope.spawn(move || {
                     let mut ids = Vec::with_capacity(share);
                     for _ in 0..share {
-                        let mut todo = Aggregate::new(kind);
-                        for i in 0..args.per_stream {
-                            todo = todo.apply(P::status_changed(event_type, i));
-                        }
+                        let todo = Aggregate::new(kind).apply_all(
+                            (0..args.per_stream).map(|i| P::status_changed(event_type, i)),
+                        );
                         let saved = repository.save(&todo).map_err(|e| e.to_string())?;
                         ids.push(saved.id());
                     }
