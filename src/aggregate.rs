@@ -182,41 +182,62 @@ impl<S: Clone, D: Clone> Aggregate<S, D> {
     /// place, as a fold.
     #[must_use]
     pub fn apply_all(&self, events: impl IntoIterator<Item = Event<D>>) -> Self {
-        events.into_iter().fold(self.clone(), |aggregate, event| {
-            aggregate.apply_as(event, false)
-        })
+        self.clone().apply_all_as(events, false)
     }
 
     /// Folds `events` into this aggregate as committed (as read back from a
     /// store), in place.
     pub(crate) fn apply_all_committed(self, events: impl IntoIterator<Item = Event<D>>) -> Self {
-        events
-            .into_iter()
-            .fold(self, |aggregate, event| aggregate.apply_as(event, true))
+        self.apply_all_as(events, true)
+    }
+
+    /// Folds `events` in, in place: the aggregate is taken apart once so
+    /// that each event moves only its state and the event itself.
+    fn apply_all_as(self, events: impl IntoIterator<Item = Event<D>>, committed: bool) -> Self {
+        let Aggregate {
+            id,
+            kind,
+            events: mut committed_events,
+            mut uncommitted_events,
+            mut state,
+            mut version,
+            mut uncommitted_version,
+            base,
+        } = self;
+        for event in events {
+            let event = if event.version() == 0 {
+                event.with_version(uncommitted_version + 1)
+            } else {
+                event
+            };
+            state = kind.apply_to(state, &event);
+            let event_version = event.version();
+            if committed {
+                committed_events.push_back(event);
+                version = event_version;
+                if uncommitted_events.is_empty() {
+                    uncommitted_version = event_version;
+                }
+            } else {
+                uncommitted_events.push_back(event);
+                uncommitted_version = event_version;
+            }
+        }
+        Aggregate {
+            id,
+            kind,
+            events: committed_events,
+            uncommitted_events,
+            state,
+            version,
+            uncommitted_version,
+            base,
+        }
     }
 
     #[inline]
-    fn apply_as(mut self, event: Event<D>, committed: bool) -> Self {
-        let event = if event.version() == 0 {
-            event.with_version(self.uncommitted_version + 1)
-        } else {
-            event
-        };
-        // The state is moved into the function and its result moved back:
-        // a persistent state nobody else shares is updated in place.
-        self.state = self.kind.apply_to(self.state, &event);
-        let version = event.version();
-        if committed {
-            self.events.push_back(event);
-            self.version = version;
-            if self.uncommitted_events.is_empty() {
-                self.uncommitted_version = version;
-            }
-        } else {
-            self.uncommitted_events.push_back(event);
-            self.uncommitted_version = version;
-        }
-        self
+    fn apply_as(self, event: Event<D>, committed: bool) -> Self {
+        self.apply_all_as(std::iter::once(event), committed)
     }
 
     /// Returns the aggregate with all uncommitted events moved to the end of

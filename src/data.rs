@@ -1,10 +1,13 @@
 //! The dynamic payload and state: a persistent, ordered map of JSON values.
 //!
 //! [`Data`] is what an event or command carries, and what an aggregate's
-//! state is, when no Rust type is declared for them. It wraps an
-//! [`imbl::OrdMap`]: cloning it is O(1), a changed copy shares all but
-//! O(log n) of its nodes with the original, and its keys iterate (and
-//! serialise) in sorted order, so equal maps always print alike.
+//! state is, when no Rust type is declared for them. It is a persistent map:
+//! cloning it is O(1), a changed copy leaves the original as it was, and its
+//! keys iterate (and serialise) in sorted order, so equal maps always print
+//! alike. A small map (at most [`SMALL`] keys, as an event's data usually
+//! is) is one shared array of its entries sorted by key; a larger one an
+//! [`imbl::OrdMap`], whose changed copy shares all but O(log n) of its nodes
+//! with the original.
 //!
 //! Reading it never panics: a missing key indexes as [`Value::Null`] (as
 //! [`serde_json::Value`] indexing does), and the typed getters
@@ -15,24 +18,42 @@
 use std::borrow::Borrow;
 use std::fmt;
 use std::ops::Index;
+use std::sync::Arc;
 
 use imbl::OrdMap;
-use serde::{Deserialize, Serialize};
+use serde::de::{MapAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub use serde_json::Value;
 
 /// What indexing gives for a missing key.
 static NULL: Value = Value::Null;
 
+/// The most keys a map keeps in its small form, one shared array of entries
+/// sorted by key (about 56 bytes an entry plus the keys' and values' own
+/// text, where an [`imbl::OrdMap`] leaf takes about 960 bytes for any number
+/// up to 16); a map with more keys is an [`imbl::OrdMap`].
+const SMALL: usize = 8;
+
+/// One entry of a small map.
+type Entry = (String, Value);
+
 /// A persistent map from text keys to JSON values, sorted by key.
 ///
-/// It serialises exactly as a JSON object (the same bytes as the
-/// [`imbl::OrdMap`] it wraps), keys in sorted order.
+/// It serialises exactly as a JSON object (the same bytes as an
+/// [`imbl::OrdMap`] of its entries), keys in sorted order.
+///
+/// A map of at most 8 keys is kept as one shared array of its entries,
+/// sorted by key: changing a shared one copies its entries (at most 8,
+/// values cloned, as an [`imbl::OrdMap`] copies the node it changes). A
+/// larger map is an [`imbl::OrdMap`]. Which form a map has never shows:
+/// equality, order, printing and serialisation are those of its entries.
 ///
 /// | Operation | Time |
 /// |---|---|
 /// | [`clone`](Clone::clone) | O(1) |
 /// | `data["key"]`, [`get`](Data::get), `get_*`, [`contains_key`](Data::contains_key) | O(log n) |
-/// | [`update`](Data::update), [`insert`](Data::insert), [`without`](Data::without) | O(log n) |
+/// | [`update`](Data::update), [`insert`](Data::insert), [`without`](Data::without), [`get_mut`](Data::get_mut) | O(log n) (a small map: at most 8 entries copied when shared or resized) |
 /// | [`union`](Data::union) | O(m log(n + m)), m the smaller map's size |
 /// | [`len`](Data::len), [`is_empty`](Data::is_empty) | O(1) |
 /// | [`iter`](Data::iter), [`keys`](Data::keys), [`values`](Data::values) | O(n) for all, in key order |
@@ -49,17 +70,68 @@ static NULL: Value = Value::Null;
 /// assert!(state["missing"].is_null());
 /// assert_eq!(state.get_str("missing"), None);
 /// ```
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Data(OrdMap<String, Value>);
+#[derive(Clone, Default)]
+pub struct Data(Repr);
+
+/// How a map is kept.
+#[derive(Clone)]
+enum Repr {
+    /// At most [`SMALL`] entries, sorted by key, each key once; `None` when
+    /// empty (no allocation).
+    Small(Option<Arc<[Entry]>>),
+    /// Any number of entries (a map that grew past [`SMALL`] keys, or an
+    /// [`imbl::OrdMap`] given as it is).
+    Large(OrdMap<String, Value>),
+}
+
+impl Default for Repr {
+    fn default() -> Self {
+        Repr::Small(None)
+    }
+}
+
+/// The entries of a small map.
+fn entries(small: Option<&Arc<[Entry]>>) -> &[Entry] {
+    small.map_or(&[], |entries| &entries[..])
+}
+
+/// Where `key` is among sorted entries: `Ok` its index, `Err` where it
+/// would go.
+fn search(entries: &[Entry], key: &str) -> Result<usize, usize> {
+    entries.binary_search_by(|(k, _)| k.as_str().cmp(key))
+}
+
+/// A map of `entries`, sorted by key with each key once: small when they
+/// are few enough.
+fn from_sorted(entries: Vec<Entry>) -> Data {
+    if entries.is_empty() {
+        Data(Repr::Small(None))
+    } else if entries.len() <= SMALL {
+        Data(Repr::Small(Some(Arc::from(entries))))
+    } else {
+        Data(Repr::Large(entries.into_iter().collect()))
+    }
+}
+
+/// The entries of a small map taken out: moved when nobody else holds
+/// them, else cloned.
+fn take_entries(small: Option<Arc<[Entry]>>) -> Vec<Entry> {
+    match small {
+        None => Vec::new(),
+        Some(mut shared) => match Arc::get_mut(&mut shared) {
+            Some(own) => own.iter_mut().map(std::mem::take).collect(),
+            None => shared.to_vec(),
+        },
+    }
+}
 
 impl Data {
     /// An empty map.
     ///
-    /// Time: O(1).
+    /// Time: O(1), with no allocation.
     #[must_use]
     pub fn new() -> Self {
-        Data(OrdMap::new())
+        Data(Repr::Small(None))
     }
 
     /// The value at `key`, or [`None`] when the key is missing.
@@ -67,19 +139,32 @@ impl Data {
     /// Time: O(log n).
     #[must_use]
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.0.get(key)
+        match &self.0 {
+            Repr::Small(small) => {
+                let entries = entries(small.as_ref());
+                search(entries, key).ok().map(|i| &entries[i].1)
+            }
+            Repr::Large(map) => map.get(key),
+        }
     }
 
     /// The value at `key` to change in place, or [`None`] when the key is
-    /// missing; a clone sharing the map keeps its value (the nodes on the
-    /// key's path are copied first when shared).
+    /// missing; a clone sharing the map keeps its value (a small map's
+    /// entries, or the nodes on the key's path, are copied first when
+    /// shared).
     ///
     /// Time: O(log n).
     #[must_use]
     pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
-        self.0.get_mut(key)
+        match &mut self.0 {
+            Repr::Small(small) => {
+                let shared = small.as_mut()?;
+                let index = search(shared, key).ok()?;
+                Some(&mut Arc::make_mut(shared)[index].1)
+            }
+            Repr::Large(map) => map.get_mut(key),
+        }
     }
-
     /// The text at `key`; [`None`] when the key is missing or its value is
     /// not a string.
     ///
@@ -132,7 +217,7 @@ impl Data {
     /// Time: O(log n).
     #[must_use]
     pub fn contains_key(&self, key: &str) -> bool {
-        self.0.contains_key(key)
+        self.get(key).is_some()
     }
 
     /// The map with `key` set to `value` (replacing any value it had).
@@ -150,7 +235,7 @@ impl Data {
     /// ```
     #[must_use]
     pub fn update(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
-        self.0.insert(key.into(), value.into());
+        self.insert(key, value);
         self
     }
 
@@ -158,7 +243,30 @@ impl Data {
     ///
     /// Time: O(log n).
     pub fn insert(&mut self, key: impl Into<String>, value: impl Into<Value>) -> Option<Value> {
-        self.0.insert(key.into(), value.into())
+        let key = key.into();
+        let value = value.into();
+        let small = match &mut self.0 {
+            Repr::Large(map) => return map.insert(key, value),
+            Repr::Small(small) => small,
+        };
+        let at = match search(entries(small.as_ref()), &key) {
+            Ok(index) => {
+                let shared = small.as_mut().expect("a key was found");
+                let slot = &mut Arc::make_mut(shared)[index].1;
+                return Some(std::mem::replace(slot, value));
+            }
+            Err(at) => at,
+        };
+        let mut grown = take_entries(small.take());
+        if grown.len() < SMALL {
+            grown.insert(at, (key, value));
+            *small = Some(Arc::from(grown));
+        } else {
+            let mut map: OrdMap<String, Value> = grown.into_iter().collect();
+            map.insert(key, value);
+            self.0 = Repr::Large(map);
+        }
+        None
     }
 
     /// The map with `other`'s entries added; for a key in both maps, the
@@ -173,7 +281,24 @@ impl Data {
     /// ```
     #[must_use]
     pub fn union(self, other: Data) -> Self {
-        Data(self.0.union(other.0))
+        match (self.0, other.0) {
+            (Repr::Small(left), Repr::Small(right)) => {
+                let (left, right) = (take_entries(left), take_entries(right));
+                let mut merged = Vec::with_capacity(left.len() + right.len());
+                let mut right = right.into_iter().peekable();
+                for (key, value) in left {
+                    while let Some(next) = right.next_if(|(k, _)| *k < key) {
+                        merged.push(next);
+                    }
+                    // For a key in both, the left value is kept.
+                    right.next_if(|(k, _)| *k == key);
+                    merged.push((key, value));
+                }
+                merged.extend(right);
+                from_sorted(merged)
+            }
+            (left, right) => Data(Repr::Large(into_map(left).union(into_map(right)))),
+        }
     }
 
     /// A copy of the map without `key` (the same map when it is missing).
@@ -181,7 +306,22 @@ impl Data {
     /// Time: O(log n).
     #[must_use]
     pub fn without(&self, key: &str) -> Self {
-        Data(self.0.without(key))
+        match &self.0 {
+            Repr::Small(small) => {
+                let entries = entries(small.as_ref());
+                match search(entries, key) {
+                    Ok(index) => from_sorted(
+                        entries[..index]
+                            .iter()
+                            .chain(&entries[index + 1..])
+                            .cloned()
+                            .collect(),
+                    ),
+                    Err(_) => self.clone(),
+                }
+            }
+            Repr::Large(map) => Data(Repr::Large(map.without(key))),
+        }
     }
 
     /// The number of keys.
@@ -189,7 +329,10 @@ impl Data {
     /// Time: O(1).
     #[must_use]
     pub fn len(&self) -> usize {
-        self.0.len()
+        match &self.0 {
+            Repr::Small(small) => entries(small.as_ref()).len(),
+            Repr::Large(map) => map.len(),
+        }
     }
 
     /// Whether the map has no keys.
@@ -197,28 +340,39 @@ impl Data {
     /// Time: O(1).
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.len() == 0
     }
 
     /// The keys, in sorted order.
     ///
     /// Time: O(n) for all of them.
     pub fn keys(&self) -> impl DoubleEndedIterator<Item = &String> + ExactSizeIterator + '_ {
-        self.0.keys()
+        self.iter().map(|(key, _)| key)
     }
 
     /// The values, in the order of their keys.
     ///
     /// Time: O(n) for all of them.
     pub fn values(&self) -> impl DoubleEndedIterator<Item = &Value> + ExactSizeIterator + '_ {
-        self.0.values()
+        self.iter().map(|(_, value)| value)
     }
 
     /// The entries, in key order.
     ///
     /// Time: O(n) for all of them.
     pub fn iter(&self) -> DataIter<'_> {
-        DataIter(self.0.iter())
+        DataIter(match &self.0 {
+            Repr::Small(small) => Iter::Small(entries(small.as_ref()).iter()),
+            Repr::Large(map) => Iter::Large(map.iter()),
+        })
+    }
+}
+
+/// A map's entries as an [`imbl::OrdMap`] (O(1) for a large map).
+fn into_map(repr: Repr) -> OrdMap<String, Value> {
+    match repr {
+        Repr::Small(small) => take_entries(small).into_iter().collect(),
+        Repr::Large(map) => map,
     }
 }
 
@@ -230,29 +384,45 @@ impl<Q: Borrow<str> + ?Sized> Index<&Q> for Data {
     type Output = Value;
 
     fn index(&self, key: &Q) -> &Value {
-        self.0.get(key.borrow()).unwrap_or(&NULL)
+        self.get(key.borrow()).unwrap_or(&NULL)
     }
 }
 
 /// An iterator over a [`Data`] map's entries, in key order ([`Data::iter`]).
 #[derive(Clone)]
-pub struct DataIter<'a>(imbl::ordmap::Iter<'a, String, Value, imbl::shared_ptr::DefaultSharedPtr>);
+pub struct DataIter<'a>(Iter<'a>);
+
+/// The iterator of one form of map.
+#[derive(Clone)]
+enum Iter<'a> {
+    Small(std::slice::Iter<'a, Entry>),
+    Large(imbl::ordmap::Iter<'a, String, Value, imbl::shared_ptr::DefaultSharedPtr>),
+}
 
 impl<'a> Iterator for DataIter<'a> {
     type Item = (&'a String, &'a Value);
 
     fn next(&mut self) -> Option<Self::Item> {
-        self.0.next()
+        match &mut self.0 {
+            Iter::Small(entries) => entries.next().map(|(k, v)| (k, v)),
+            Iter::Large(map) => map.next(),
+        }
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        self.0.size_hint()
+        match &self.0 {
+            Iter::Small(entries) => entries.size_hint(),
+            Iter::Large(map) => map.size_hint(),
+        }
     }
 }
 
 impl DoubleEndedIterator for DataIter<'_> {
     fn next_back(&mut self) -> Option<Self::Item> {
-        self.0.next_back()
+        match &mut self.0 {
+            Iter::Small(entries) => entries.next_back().map(|(k, v)| (k, v)),
+            Iter::Large(map) => map.next_back(),
+        }
     }
 }
 
@@ -272,7 +442,7 @@ impl<'a> IntoIterator for &'a Data {
 /// Time: O(n log n) for n pairs.
 impl<K: Into<String>, V: Into<Value>> FromIterator<(K, V)> for Data {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(pairs: I) -> Self {
-        Data(
+        from_pairs(
             pairs
                 .into_iter()
                 .map(|(k, v)| (k.into(), v.into()))
@@ -281,17 +451,82 @@ impl<K: Into<String>, V: Into<Value>> FromIterator<(K, V)> for Data {
     }
 }
 
+/// A map of `pairs` in any order; a key given twice keeps its last value.
+/// Time: O(n log n).
+fn from_pairs(mut pairs: Vec<Entry>) -> Data {
+    // A stable sort keeps a key's pairs in the order given: the last wins.
+    pairs.sort_by(|(a, _), (b, _)| a.cmp(b));
+    let mut sorted: Vec<Entry> = Vec::with_capacity(pairs.len());
+    for (key, value) in pairs {
+        match sorted.last_mut() {
+            Some(last) if last.0 == key => last.1 = value,
+            _ => sorted.push((key, value)),
+        }
+    }
+    from_sorted(sorted)
+}
+
 /// Wraps the map as it is. Time: O(1).
 impl From<OrdMap<String, Value>> for Data {
     fn from(map: OrdMap<String, Value>) -> Self {
-        Data(map)
+        Data(Repr::Large(map))
     }
 }
+
+/// Equal when they hold the same entries, whatever their forms.
+/// Time: O(n) (O(1) for two clones of one small map).
+impl PartialEq for Data {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            (Repr::Small(Some(a)), Repr::Small(Some(b))) => Arc::ptr_eq(a, b) || a == b,
+            (Repr::Large(a), Repr::Large(b)) => a == b,
+            _ => self.len() == other.len() && self.iter().eq(other.iter()),
+        }
+    }
+}
+
+impl Eq for Data {}
 
 /// Prints like a map: `{"description": String("Buy milk"), ...}`.
 impl fmt::Debug for Data {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map().entries(self.0.iter()).finish()
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+/// A map, keys in sorted order (as an [`imbl::OrdMap`] serialises).
+impl Serialize for Data {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.len()))?;
+        for (key, value) in self {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
+    }
+}
+
+/// A map in any key order; a key given twice keeps its last value.
+impl<'de> Deserialize<'de> for Data {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct DataVisitor;
+
+        impl<'de> Visitor<'de> for DataVisitor {
+            type Value = Data;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Data, A::Error> {
+                let mut pairs = Vec::with_capacity(access.size_hint().unwrap_or(0).min(64));
+                while let Some(pair) = access.next_entry::<String, Value>()? {
+                    pairs.push(pair);
+                }
+                Ok(from_pairs(pairs))
+            }
+        }
+
+        deserializer.deserialize_map(DataVisitor)
     }
 }
 

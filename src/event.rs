@@ -1,5 +1,8 @@
 //! Domain events: facts that happened, named in the past tense (`TodoAdded`).
 
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -48,22 +51,112 @@ use crate::name::{self, Name};
 /// let typed = Event::new("TodoStatusChanged").with_data(StatusChanged { status: "Started".into() });
 /// assert_eq!(typed.data().status, "Started");
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Event<D = Data> {
     id: Uuid,
     #[serde(rename = "type")]
     event_type: Name,
-    stream_id: Name,
+    /// `None` for the empty stream id (an event not yet saved): so making an
+    /// event touches no shared counter.
+    #[serde(with = "stream_name")]
+    stream_id: Option<Name>,
     timestamp: Timestamp,
     data: D,
     version: u64,
-    #[serde(default, skip_serializing_if = "Metadata::is_empty")]
-    metadata: Metadata,
+    /// `None` for empty metadata (most events), so an event is small; never
+    /// `Some` of empty metadata (see [`shared_metadata`]).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "shared_metadata"
+    )]
+    metadata: Option<Arc<Metadata>>,
     #[serde(
         default = "first_data_version",
         skip_serializing_if = "is_first_data_version"
     )]
     data_version: u32,
+}
+
+/// A stream id as kept in an event: `None` for the empty one.
+fn stream_name(stream_id: Name) -> Option<Name> {
+    (!stream_id.is_empty()).then_some(stream_id)
+}
+
+/// Metadata as kept in an event: `None` when empty.
+fn shared(metadata: Metadata) -> Option<Arc<Metadata>> {
+    (!metadata.is_empty()).then(|| Arc::new(metadata))
+}
+
+/// The empty metadata, shared (what an event without metadata shows).
+fn empty_metadata() -> &'static Metadata {
+    static EMPTY: OnceLock<Metadata> = OnceLock::new();
+    EMPTY.get_or_init(Metadata::new)
+}
+
+/// Serde for an event's stream id: a string, empty for `None`.
+mod stream_name {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::name::Name;
+
+    #[allow(clippy::ref_option)] // serde's serialize_with passes a reference
+    pub(super) fn serialize<S: Serializer>(
+        stream_id: &Option<Name>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(stream_id.as_deref().unwrap_or(""))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Name>, D::Error> {
+        Name::deserialize(deserializer).map(super::stream_name)
+    }
+}
+
+/// Serde for an event's metadata: the [`Metadata`] object (left out when
+/// empty, so `None` is only ever skipped).
+mod shared_metadata {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::metadata::Metadata;
+
+    #[allow(clippy::ref_option)] // serde's serialize_with passes a reference
+    pub(super) fn serialize<S: Serializer>(
+        metadata: &Option<Arc<Metadata>>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match metadata {
+            Some(metadata) => metadata.serialize(serializer),
+            None => Metadata::new().serialize(serializer),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Arc<Metadata>>, D::Error> {
+        Metadata::deserialize(deserializer).map(super::shared)
+    }
+}
+
+/// Prints every value, as a derived `Debug` would (an empty stream id as
+/// `""`, empty metadata in full).
+impl<D: fmt::Debug> fmt::Debug for Event<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Event")
+            .field("id", &self.id)
+            .field("event_type", &self.event_type)
+            .field("stream_id", &self.stream_id())
+            .field("timestamp", &self.timestamp)
+            .field("data", &self.data)
+            .field("version", &self.version)
+            .field("metadata", self.metadata())
+            .field("data_version", &self.data_version)
+            .finish()
+    }
 }
 
 /// The payload schema version of an event that names none.
@@ -112,11 +205,11 @@ impl<D> Event<D> {
         Event {
             id: time_ordered_id(now),
             event_type: event_type.into(),
-            stream_id: name::empty(),
+            stream_id: None,
             timestamp: now,
             data,
             version: 0,
-            metadata: Metadata::new(),
+            metadata: None,
             data_version: 1,
         }
     }
@@ -137,11 +230,11 @@ impl<D> Event<D> {
         Event {
             id,
             event_type,
-            stream_id,
+            stream_id: stream_name(stream_id),
             timestamp,
             data,
             version,
-            metadata,
+            metadata: shared(metadata),
             data_version,
         }
     }
@@ -167,13 +260,13 @@ impl<D> Event<D> {
     /// The stream the event was saved to; empty until a store saves it.
     #[must_use]
     pub fn stream_id(&self) -> &str {
-        &self.stream_id
+        self.stream_id.as_deref().unwrap_or("")
     }
 
     /// The stream id as a shared [`Name`](crate::Name) (O(1) to clone).
     #[must_use]
     pub fn stream_id_name(&self) -> &Name {
-        &self.stream_id
+        self.stream_id.as_ref().unwrap_or_else(|| name::empty_ref())
     }
 
     /// When it happened, in UTC.
@@ -198,7 +291,7 @@ impl<D> Event<D> {
     /// The event's metadata: correlation and causation ids, user entries.
     #[must_use]
     pub fn metadata(&self) -> &Metadata {
-        &self.metadata
+        self.metadata.as_deref().unwrap_or_else(|| empty_metadata())
     }
 
     /// The version of the payload's schema, from 1: what a store keeps
@@ -212,15 +305,23 @@ impl<D> Event<D> {
     /// Returns the event with other metadata.
     #[must_use]
     pub fn with_metadata(mut self, metadata: Metadata) -> Self {
-        self.metadata = metadata;
+        self.metadata = shared(metadata);
         self
+    }
+
+    /// The metadata, taken out of the event (cloned only when shared).
+    fn take_metadata(&mut self) -> Metadata {
+        self.metadata
+            .take()
+            .map(Arc::unwrap_or_clone)
+            .unwrap_or_default()
     }
 
     /// Returns the event with `key` set to `value` in its metadata's
     /// entries. Time: O(log n) in the number of entries.
     #[must_use]
     pub fn with_metadata_entry(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
-        self.metadata = self.metadata.with_entry(key, value);
+        self.metadata = shared(self.take_metadata().with_entry(key, value));
         self
     }
 
@@ -242,10 +343,10 @@ impl<D> Event<D> {
     /// ```
     #[must_use]
     pub fn caused_by(mut self, cause: &impl Cause) -> Self {
-        let own = std::mem::take(&mut self.metadata);
+        let own = self.take_metadata();
         let inherited = Metadata::caused_by(cause);
         let entries = own.entries().clone().union(inherited.entries().clone());
-        self.metadata = inherited.with_entries(entries);
+        self.metadata = shared(inherited.with_entries(entries));
         self
     }
 
@@ -274,7 +375,7 @@ impl<D> Event<D> {
     /// Returns the event in another stream.
     #[must_use]
     pub fn with_stream_id(mut self, stream_id: impl Into<Name>) -> Self {
-        self.stream_id = stream_id.into();
+        self.stream_id = stream_name(stream_id.into());
         self
     }
 
@@ -314,17 +415,24 @@ impl<D> Cause for Event<D> {
     }
 
     fn metadata(&self) -> &Metadata {
-        &self.metadata
+        Event::metadata(self)
     }
 }
 
-/// A UUID version 7 for the instant `now` (milliseconds since the Unix
-/// epoch, then random bits). An instant before the epoch, which no clock
-/// gives, counts as the epoch.
+/// A UUID version 7 for the instant `now`: its milliseconds since the Unix
+/// epoch, then the 74 random bits of a version 4 UUID (the same generator as
+/// [`Uuid::new_v4`]). An instant before the epoch, which no clock gives,
+/// counts as the epoch.
 fn time_ordered_id(now: Timestamp) -> Uuid {
-    let seconds = u64::try_from(now.as_second()).unwrap_or(0);
-    let nanos = u32::try_from(now.subsec_nanosecond()).unwrap_or(0);
-    Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, seconds, nanos))
+    let millis = u64::try_from(now.as_millisecond()).unwrap_or(0);
+    // A v4 UUID is random but for its version nibble (byte 6) and variant
+    // (the top bits of byte 8); a v7 keeps the variant and all the random
+    // bits after byte 6's version nibble, and puts the milliseconds, 48 bits
+    // big-endian, first.
+    let mut bytes = Uuid::new_v4().into_bytes();
+    bytes[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
+    bytes[6] = (bytes[6] & 0x0F) | 0x70;
+    Uuid::from_bytes(bytes)
 }
 
 #[cfg(test)]
@@ -365,6 +473,57 @@ mod tests {
         assert_eq!(changed.data()["status"], "Started");
         assert_eq!(changed.version(), 3);
         assert_eq!(changed.id(), original.id());
+    }
+
+    #[test]
+    fn a_time_ordered_id_is_a_v7_uuid_of_the_instant() {
+        let at = Timestamp::from_millisecond(1_767_225_600_123).unwrap();
+        let id = time_ordered_id(at);
+        assert_eq!(id.get_version(), Some(uuid::Version::SortRand));
+        assert_eq!(id.get_variant(), uuid::Variant::RFC4122);
+        let (seconds, nanos) = id.get_timestamp().expect("a v7 id has a time").to_unix();
+        assert_eq!((seconds, nanos), (1_767_225_600, 123_000_000));
+        // Ids of one millisecond differ in their random bits, and ids of a
+        // later millisecond sort after.
+        assert_ne!(time_ordered_id(at), id);
+        let later = Timestamp::from_millisecond(1_767_225_600_124).unwrap();
+        assert!(time_ordered_id(later) > id);
+        let before_epoch = Timestamp::from_second(-5).unwrap();
+        assert_eq!(
+            time_ordered_id(before_epoch)
+                .get_timestamp()
+                .unwrap()
+                .to_unix(),
+            (0, 0)
+        );
+    }
+
+    #[test]
+    fn an_empty_stream_id_or_metadata_is_the_same_however_it_is_given() {
+        let event = Event::new("A");
+        let given = event
+            .clone()
+            .with_stream_id("")
+            .with_metadata(Metadata::new());
+        assert_eq!(given, event);
+        assert_eq!(given.stream_id_name().as_ref(), "");
+        assert!(given.metadata().is_empty());
+        let json = serde_json::to_string(&event).unwrap();
+        assert!(json.contains(r#""stream_id":"""#) && !json.contains("metadata"));
+        let back: Event = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, event);
+        let with_empty: Event =
+            serde_json::from_str(&json.replace(r#""version""#, r#""metadata":{},"version""#))
+                .unwrap();
+        assert_eq!(with_empty, event);
+        let saved = event
+            .clone()
+            .with_stream_id("s-1")
+            .with_metadata_entry("user", "ada");
+        let back: Event = serde_json::from_str(&serde_json::to_string(&saved).unwrap()).unwrap();
+        assert_eq!(back, saved);
+        assert_eq!(back.metadata().entries()["user"], "ada");
+        assert!(format!("{event:?}").contains(r#"stream_id: "", "#));
     }
 
     #[test]

@@ -6,9 +6,9 @@ use std::sync::{Arc, OnceLock};
 /// many events of one type or one stream share one allocation.
 pub type Name = Arc<str>;
 
-/// The empty name, allocated once and shared (the stream id of an event not
-/// yet saved).
-pub(crate) fn empty() -> Name {
+/// The empty name, allocated once and shared, by reference (no reference
+/// count is touched): the stream id of an event not yet saved.
+pub(crate) fn empty_ref() -> &'static Name {
     static EMPTY: OnceLock<Name> = OnceLock::new();
-    EMPTY.get_or_init(|| Arc::from("")).clone()
+    EMPTY.get_or_init(|| Arc::from(""))
 }

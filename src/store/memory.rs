@@ -94,7 +94,8 @@ type SnapshotMap =
     std::collections::HashMap<(String, String), std::collections::BTreeMap<u64, StateSnapshot>>;
 
 struct State<D> {
-    snapshot: Snapshot<D>,
+    /// Shared with readers: taking it is one reference count.
+    snapshot: Arc<Snapshot<D>>,
     /// Every stored event id, to refuse duplicates (writers only).
     event_ids: HashSet<Uuid>,
 }
@@ -193,11 +194,11 @@ impl<D: Clone> InMemoryEventStore<D> {
         InMemoryEventStore {
             shared: Arc::new(Shared {
                 state: RwLock::new(State {
-                    snapshot: Snapshot {
+                    snapshot: Arc::new(Snapshot {
                         streams: HashMap::new(),
                         created: Vector::new(),
                         log: Vector::new(),
-                    },
+                    }),
                     event_ids: HashSet::new(),
                 }),
                 commits: CommitSignal::default(),
@@ -239,8 +240,8 @@ impl<D: Clone> InMemoryEventStore<D> {
         self.len() == 0
     }
 
-    /// An O(1) snapshot of the store's contents.
-    fn snapshot(&self) -> Snapshot<D> {
+    /// An O(1) snapshot of the store's contents (one reference count).
+    fn snapshot(&self) -> Arc<Snapshot<D>> {
         let state = self
             .shared
             .state
@@ -416,7 +417,7 @@ impl<D: Clone + Serialize + Send + Sync> EventStore<D> for InMemoryEventStore<D>
 
             // Everything is checked. Build the whole new state first (this
             // clones payloads, and may panic: nothing is changed yet) ...
-            let next = state.snapshot.appended(&name, &stored);
+            let next = Arc::new(state.snapshot.appended(&name, &stored));
             state.event_ids.reserve(stored.len());
             // ... then swap it in: inserting into reserved room and moving a
             // value cannot panic, so the batch is added whole. The old
