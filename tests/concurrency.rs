@@ -9,7 +9,8 @@
 //! SQLite on a file (each thread with a connection of its own, and all
 //! threads on one handle's clones, whose saves are committed in groups) and,
 //! when `DVENT_POSTGRES_URL` is set, PostgreSQL with 8 threads in this process
-//! and 2 more processes of 4 threads each.
+//! and 2 more processes of 8 threads each (saves made at once in one process
+//! are written in groups).
 
 #[path = "support/stores.rs"]
 mod stores;
@@ -271,7 +272,7 @@ mod postgres {
     /// Set in a child process: the PostgreSQL schema to write to.
     const WORKER_SCHEMA: &str = "DVENT_CONCURRENCY_SCHEMA";
     const WORKER_STREAMS: &str = "DVENT_CONCURRENCY_STREAMS";
-    const WORKER_THREADS: usize = 4;
+    const WORKER_THREADS: usize = THREADS;
 
     #[test]
     fn postgres_writers_in_several_processes_never_lose_or_tear_a_write() {
@@ -341,7 +342,7 @@ mod postgres {
             );
         }
         verify(
-            "postgres (8 threads here + 2 processes of 4)",
+            "postgres (8 threads here + 2 processes of 8)",
             &*store,
             &streams,
             &outcome,
