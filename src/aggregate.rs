@@ -191,6 +191,54 @@ impl<S: Clone, D: Clone> Aggregate<S, D> {
         self.apply_all_as(events, true)
     }
 
+    /// Folds `events` into this aggregate as committed (as read back from a
+    /// store, each with its version), keeping the vector itself as the
+    /// committed events: the state is folded over references, and nothing
+    /// is pushed (O(1) when the aggregate had no committed events, else an
+    /// O(log n) concatenation). Events without a version are given theirs
+    /// as [`apply_all_committed`](Aggregate::apply_all_committed) does.
+    ///
+    /// Time: O(k) for k events, plus the apply functions' cost.
+    pub(crate) fn extend_committed(self, events: Vector<Event<D>>) -> Self {
+        if events.iter().any(|event| event.version() == 0) {
+            return self.apply_all_committed(events);
+        }
+        let Aggregate {
+            id,
+            kind,
+            events: mut committed_events,
+            uncommitted_events,
+            mut state,
+            mut version,
+            mut uncommitted_version,
+            base,
+        } = self;
+        for event in &events {
+            state = kind.apply_to(state, event);
+        }
+        if let Some(last) = events.last() {
+            version = last.version();
+            if uncommitted_events.is_empty() {
+                uncommitted_version = version;
+            }
+        }
+        if committed_events.is_empty() {
+            committed_events = events;
+        } else {
+            committed_events.append(events);
+        }
+        Aggregate {
+            id,
+            kind,
+            events: committed_events,
+            uncommitted_events,
+            state,
+            version,
+            uncommitted_version,
+            base,
+        }
+    }
+
     /// Folds `events` in, in place: the aggregate is taken apart once so
     /// that each event moves only its state and the event itself.
     fn apply_all_as(self, events: impl IntoIterator<Item = Event<D>>, committed: bool) -> Self {

@@ -94,7 +94,9 @@ impl<D: Clone> Repository<D> {
     /// Rebuilds the aggregate of `kind` whose id is `id` (a [`Uuid`] or its
     /// text, see [`AggregateId`]) from its stream, applying its events as
     /// committed, read [`LOAD_PAGE`] at a time
-    /// ([`EventStore::read_stream`]); `None` when the stream has no events.
+    /// ([`EventStore::read_stream_events`], each page kept as the
+    /// aggregate's events, not copied again); `None` when the stream has no
+    /// events.
     ///
     /// For a kind with snapshots
     /// ([`AggregateKind::with_snapshots`]), it starts from the latest

@@ -231,6 +231,48 @@ pub trait EventStore<D = Data>: Send + Sync {
         limit: usize,
     ) -> Result<Vec<Recorded<D>>, StoreError>;
 
+    /// The same page as [`read_stream`](EventStore::read_stream), as a
+    /// persistent vector of the events alone: what a
+    /// [`Repository`](crate::Repository) load folds, and then keeps as the
+    /// aggregate's [`events`](crate::Aggregate::events) without copying
+    /// them again.
+    ///
+    /// Provided: [`read_stream`](EventStore::read_stream)'s page, each
+    /// event moved into the vector (O(limit) more than that read). A store
+    /// that can build the vector directly overrides it; the in-memory store
+    /// does, cloning each event once (through its upcasters, if any).
+    ///
+    /// # Errors
+    ///
+    /// As [`read_stream`](EventStore::read_stream).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use dvent::{vector, Event, EventStore, ExpectedVersion, InMemoryEventStore};
+    ///
+    /// let store = InMemoryEventStore::new();
+    /// store.append("a", &vector![Event::new("A"), Event::new("B")], ExpectedVersion::Any)?;
+    /// let page = store.read_stream_events("a", 1, 10)?;
+    /// assert_eq!((page.len(), page[0].version(), page[0].event_type()), (1, 2, "B"));
+    /// # Ok::<(), dvent::StoreError>(())
+    /// ```
+    fn read_stream_events(
+        &self,
+        stream_id: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vector<Event<D>>, StoreError>
+    where
+        D: Clone,
+    {
+        Ok(self
+            .read_stream(stream_id, after, limit)?
+            .into_iter()
+            .map(|recorded| recorded.event)
+            .collect())
+    }
+
     /// Every event in the global order, read `page_size` at a time (see
     /// [`Pages`]): holds at most one page. On a trait object, use
     /// [`Pages::all`].

@@ -13,8 +13,8 @@ use crate::snapshot;
 use crate::store::StoreError;
 
 /// How many events a load reads per page
-/// ([`read_stream`](crate::EventStore::read_stream)): it holds one page
-/// of events at a time beside the aggregate.
+/// ([`read_stream_events`](crate::EventStore::read_stream_events)); each
+/// page becomes part of the aggregate's events.
 pub const LOAD_PAGE: usize = 1_024;
 
 /// Where a rebuild stops.
@@ -185,33 +185,25 @@ impl<D: Clone> Repository<D> {
             if limit == 0 {
                 return Ok(Folded::Done(aggregate));
             }
-            let page = self.store().read_stream(stream_id, after, limit)?;
+            let mut page = self.store().read_stream_events(stream_id, after, limit)?;
             let full = page.len() == limit;
-            if let Some(recorded) = page.last() {
-                after = recorded.event.version();
+            if let Some(event) = page.last() {
+                after = event.version();
             }
-            let mut events = page.into_iter().map(|recorded| recorded.event).peekable();
             if let Some(version) = check.take() {
-                match events.next() {
+                match page.pop_front() {
                     Some(event) if event.version() == version => {}
                     _ => return Ok(Folded::SnapshotAhead),
                 }
             }
             let mut stopped = false;
-            aggregate = match until {
-                Until::Time(at) => {
-                    let mut on_time = Vec::with_capacity(limit);
-                    for event in events {
-                        if event.timestamp() > at {
-                            stopped = true;
-                            break;
-                        }
-                        on_time.push(event);
-                    }
-                    aggregate.apply_all_committed(on_time)
+            if let Until::Time(at) = until {
+                if let Some(later) = page.iter().position(|event| event.timestamp() > at) {
+                    stopped = true;
+                    page.truncate(later);
                 }
-                Until::End | Until::Version(_) => aggregate.apply_all_committed(events),
-            };
+            }
+            aggregate = aggregate.extend_committed(page);
             if stopped || !full {
                 return Ok(Folded::Done(aggregate));
             }

@@ -2,14 +2,15 @@
 
 use std::collections::HashSet;
 use std::fmt;
+use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
-use imbl::{HashMap, Vector};
+use imbl::shared_ptr::DefaultSharedPtr;
+use imbl::{GenericHashMap, Vector};
 use jiff::Timestamp;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use uuid::Uuid;
 
 use super::commits::{CommitSignal, check_checkpoint, may_name_a_checkpoint};
 use super::{EventStore, Recorded, StoreError, StreamInfo, admit, check_retry, place};
@@ -36,9 +37,14 @@ mod read_model;
 ///   never disturb a reader's snapshot.
 /// - **Atomic:** a batch is checked in full (the rule of
 ///   [`admission`](super::admission), expected version, positions, unique
-///   ids) before anything is added; on error nothing is. The new contents
-///   are built beside the old and swapped in whole, so a batch is all or
+///   ids) before anything is added; on error nothing is. Every payload
+///   clone a save makes happens before the store is touched; the store's
+///   collections hold each event behind an [`Arc`], so changing them
+///   afterwards clones only pointers and cannot panic: a batch is all or
 ///   nothing even when cloning a payload panics.
+/// - **In place when it can:** a save changes the contents in place when no
+///   reader holds a snapshot of them, and otherwise copies only the few
+///   nodes it changes (pointers, never events).
 /// - **The same as every store:** it accepts exactly what the SQL stores
 ///   accept (the shared [`prepare_batch`](super::prepare_batch)), so saving
 ///   needs `D: Serialize` to check payloads, though it writes none. A
@@ -52,7 +58,8 @@ mod read_model;
 ///
 /// Costs, for n events in the store: save O(b log n + s) for a batch of b
 /// whose payloads total s in size (the rule's walk of each payload, under
-/// the write lock); a retry the same, plus O(k log n) to find its first
+/// the write lock), plus a copy of up to 64 pointers of the log's last
+/// chunk when a reader holds the snapshot it changes; a retry the same, plus O(k log n) to find its first
 /// event in a stream of k events when that event carries no version;
 /// reading a stream O(k log n) for its k events; reading all from a
 /// position O(log n) plus O(1) an event; last event O(log n).
@@ -94,24 +101,92 @@ type SnapshotMap =
     std::collections::HashMap<(String, String), std::collections::BTreeMap<u64, StateSnapshot>>;
 
 struct State<D> {
-    /// Shared with readers: taking it is one reference count.
+    /// Shared with readers: taking it is one reference count. A writer
+    /// changes it in place when no reader holds it ([`Arc::make_mut`]).
     snapshot: Arc<Snapshot<D>>,
     /// Every stored event id, to refuse duplicates (writers only).
-    event_ids: HashSet<Uuid>,
+    event_ids: HashSet<u128, KeyedHashing>,
 }
 
-/// What a reader sees: persistent, so cloning it is O(1).
+/// Hashing for event ids and stream ids: one keyed multiply-and-fold per
+/// 64-bit word (two for an event id, about 10 instructions, where SipHash
+/// takes a few hundred), with keys drawn at random per store so that ids
+/// chosen on purpose cannot be made to collide without knowing them.
+#[derive(Clone, Copy)]
+struct KeyedHashing {
+    keys: [u64; 2],
+}
+
+impl KeyedHashing {
+    /// Keys from the standard library's random hasher seeds.
+    fn new() -> Self {
+        let seed = std::collections::hash_map::RandomState::new();
+        KeyedHashing {
+            keys: [seed.hash_one(0x9e37_u64), seed.hash_one(0x7f4a_u64) | 1],
+        }
+    }
+}
+
+impl BuildHasher for KeyedHashing {
+    type Hasher = KeyedHasher;
+
+    fn build_hasher(&self) -> KeyedHasher {
+        KeyedHasher {
+            keys: self.keys,
+            hash: 0,
+        }
+    }
+}
+
+/// The hasher of [`KeyedHashing`].
+struct KeyedHasher {
+    keys: [u64; 2],
+    hash: u64,
+}
+
+impl KeyedHasher {
+    /// Mixes in 64 bits: the keyed 128-bit product, folded.
+    fn mix(&mut self, word: u64) {
+        let product = u128::from(self.hash ^ word ^ self.keys[0]) * u128::from(self.keys[1]);
+        self.hash = (product as u64) ^ ((product >> 64) as u64);
+    }
+}
+
+impl Hasher for KeyedHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.mix(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u128(&mut self, value: u128) {
+        self.mix(value as u64);
+        self.mix((value >> 64) as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
+
+/// What a reader sees: persistent, so cloning it is O(1), and cloning it
+/// or any of its nodes never clones an event (they are behind [`Arc`]s).
 ///
 /// Events are held once, in the global log, whose chunks fill densely; a
 /// stream keeps the positions of its events in the log (a short stream's
 /// positions fit inline, with no allocation of their own).
 struct Snapshot<D> {
-    streams: HashMap<Name, Stream>,
+    streams: Streams,
     /// Stream ids with their first event's timestamp, in creation order.
     created: Vector<(Name, Timestamp)>,
     /// Every event, in the global order saved.
-    log: Vector<Event<D>>,
+    log: Vector<Arc<Event<D>>>,
 }
+
+/// The streams by id, hashed with the store's keys.
+type Streams = GenericHashMap<Name, Stream, KeyedHashing, DefaultSharedPtr>;
 
 #[derive(Clone)]
 struct Stream {
@@ -191,15 +266,16 @@ impl<D: Clone> InMemoryEventStore<D> {
     }
 
     fn make() -> Self {
+        let hashing = KeyedHashing::new();
         InMemoryEventStore {
             shared: Arc::new(Shared {
                 state: RwLock::new(State {
                     snapshot: Arc::new(Snapshot {
-                        streams: HashMap::new(),
+                        streams: Streams::with_hasher(hashing),
                         created: Vector::new(),
                         log: Vector::new(),
                     }),
-                    event_ids: HashSet::new(),
+                    event_ids: HashSet::with_hasher(hashing),
                 }),
                 commits: CommitSignal::default(),
                 checkpoints: Mutex::new(std::collections::HashMap::new()),
@@ -251,7 +327,8 @@ impl<D: Clone> InMemoryEventStore<D> {
     }
 }
 
-impl<D: Clone> Clone for Snapshot<D> {
+/// O(1), and clones no event (so it cannot panic).
+impl<D> Clone for Snapshot<D> {
     fn clone(&self) -> Self {
         Snapshot {
             streams: self.streams.clone(),
@@ -328,38 +405,35 @@ impl<D> Snapshot<D> {
             .iter()
             .skip(start)
             .take(count)
-            .filter_map(|&p| self.log.get(p as usize).cloned())
+            .filter_map(|&p| self.log.get(p as usize).map(|e| Event::clone(e)))
             .collect()
     }
 
-    /// This snapshot with `batch` appended to the stream `name` (created
-    /// when new): a new snapshot, leaving this one as it is.
+    /// Appends `batch` (the store's own copies of the events) to the stream
+    /// `name` (created when new), in place: nodes shared with a reader's
+    /// snapshot are copied first, which clones pointers only, so this never
+    /// panics (but for running out of memory, which aborts).
     ///
-    /// Cloning a payload may panic, here or in the persistent collections'
-    /// copy-on-write: the panic then leaves only the new snapshot unfinished,
-    /// never this one. Time: O(b log n) for b events.
-    fn appended(&self, name: &Name, batch: &[Event<D>]) -> Snapshot<D>
-    where
-        D: Clone,
-    {
-        let mut next = self.clone();
-        let mut stream = match next.streams.get(name) {
-            Some(stream) => stream.clone(),
-            None => {
-                if let Some(first) = batch.first() {
-                    next.created.push_back((name.clone(), first.timestamp()));
-                }
-                Stream {
-                    positions: Vector::new(),
-                }
-            }
+    /// Time: O(b log n) for b events.
+    fn append(&mut self, name: &Name, batch: Vec<Arc<Event<D>>>) {
+        let Some(first) = batch.first() else {
+            return;
         };
-        for event in batch {
-            stream.positions.push_back(next.log.len() as u64);
-            next.log.push_back(event.clone());
+        let start = self.log.len() as u64;
+        let positions = start..start + batch.len() as u64;
+        match self.streams.get_mut(name) {
+            Some(stream) => stream.positions.extend(positions),
+            None => {
+                self.created.push_back((name.clone(), first.timestamp()));
+                self.streams.insert(
+                    name.clone(),
+                    Stream {
+                        positions: positions.collect(),
+                    },
+                );
+            }
         }
-        next.streams.insert(name.clone(), stream);
-        next
+        self.log.extend(batch);
     }
 }
 
@@ -381,9 +455,9 @@ impl<D: Clone + Serialize + Send + Sync> EventStore<D> for InMemoryEventStore<D>
         events: &Vector<Event<D>>,
         expected: ExpectedVersion,
     ) -> Result<Vec<Event<D>>, StoreError> {
-        let (stored, previous, last) = {
-            // Writers never change the state piecewise: they build the next
-            // snapshot beside it and swap it in with steps that cannot panic
+        let (stored, last) = {
+            // Every payload clone (which may panic) is made before the state
+            // is touched, and what changes it after clones only pointers
             // (below). So a writer that panicked while holding the lock (a
             // payload's clone or `Serialize` may) left the state exactly as
             // it was, and the data of a poisoned lock is consistent: taking
@@ -402,7 +476,10 @@ impl<D: Clone + Serialize + Send + Sync> EventStore<D> for InMemoryEventStore<D>
                 .and_then(|&p| snapshot.log.get(p as usize))
                 .map_or_else(|| Name::from(stream_id), |e| e.stream_id_name().clone());
             admit(stream_id, events)?;
-            if let Some(first) = events.front().filter(|e| state.event_ids.contains(&e.id())) {
+            if let Some(first) = events
+                .front()
+                .filter(|e| state.event_ids.contains(&e.id().as_u128()))
+            {
                 // A retry of a save that happened, or a mistake: judged
                 // under the lock, and nothing is written or published.
                 // Compared as stored, not upcast.
@@ -415,20 +492,24 @@ impl<D: Clone + Serialize + Send + Sync> EventStore<D> for InMemoryEventStore<D>
                 return Ok(stored);
             }
 
-            // Everything is checked. Build the whole new state first (this
-            // clones payloads, and may panic: nothing is changed yet) ...
-            let next = Arc::new(state.snapshot.appended(&name, &stored));
+            // Everything is checked. Make the store's own copies of the
+            // events first (this clones payloads, and may panic: nothing is
+            // changed yet) ...
+            let copies: Vec<Arc<Event<D>>> = stored.iter().cloned().map(Arc::new).collect();
             state.event_ids.reserve(stored.len());
-            // ... then swap it in: inserting into reserved room and moving a
-            // value cannot panic, so the batch is added whole. The old
-            // snapshot is dropped after the lock is released (a payload's
-            // drop runs no code under the lock).
-            state.event_ids.extend(stored.iter().map(Event::id));
-            let previous = std::mem::replace(&mut state.snapshot, next);
-            let last = state.snapshot.log.len() as u64;
-            (stored, previous, last)
+            // ... then add them: in place when no reader holds the snapshot,
+            // else beside it, copying only the nodes that change (pointers,
+            // never events). Neither step can panic, nor can inserting into
+            // reserved room, so the batch is added whole. Nothing the store
+            // held is dropped here (a payload's drop runs no code under the
+            // lock): a reader's snapshot is dropped by that reader.
+            let snapshot = Arc::make_mut(&mut state.snapshot);
+            snapshot.append(&name, copies);
+            state
+                .event_ids
+                .extend(stored.iter().map(|e| e.id().as_u128()));
+            (stored, snapshot.log.len() as u64)
         };
-        drop(previous);
         self.shared.commits.publish(last);
         publish_all(self.publisher.as_ref(), &stored);
         Ok(stored)
@@ -446,7 +527,7 @@ impl<D: Clone + Serialize + Send + Sync> EventStore<D> for InMemoryEventStore<D>
                 .skip(start)
                 .iter()
                 .zip(start as u64 + 1..)
-                .map(|(event, position)| self.read_as(event.clone(), position))
+                .map(|(event, position)| self.read_as(Event::clone(event), position))
                 .collect();
         };
         let Some(stream) = snapshot.streams.get(stream_id) else {
@@ -459,7 +540,7 @@ impl<D: Clone + Serialize + Send + Sync> EventStore<D> for InMemoryEventStore<D>
         let mut events = Vec::with_capacity(stream.positions.len().saturating_sub(start));
         for &position in stream.positions.iter().skip(start) {
             if let Some(event) = focus.get(position as usize) {
-                events.push(self.read_as(event.clone(), position + 1)?);
+                events.push(self.read_as(Event::clone(event), position + 1)?);
             }
         }
         Ok(events)
@@ -490,7 +571,7 @@ impl<D: Clone + Serialize + Send + Sync> EventStore<D> for InMemoryEventStore<D>
             .map(|(event, position)| {
                 Ok(Recorded {
                     position,
-                    event: self.read_as(event.clone(), position)?,
+                    event: self.read_as(Event::clone(event), position)?,
                 })
             })
             .collect()
@@ -519,11 +600,49 @@ impl<D: Clone + Serialize + Send + Sync> EventStore<D> for InMemoryEventStore<D>
             if let Some(event) = focus.get(index as usize) {
                 page.push(Recorded {
                     position: index + 1,
-                    event: self.read_as(event.clone(), index + 1)?,
+                    event: self.read_as(Event::clone(event), index + 1)?,
                 });
             }
         }
         Ok(page)
+    }
+
+    /// As [`EventStore::read_stream_events`], built straight from the log:
+    /// each event cloned once into the vector. Time: O(log n + limit) on
+    /// an O(1) snapshot (a stream's events sit close together in the log).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Upcast`] through the handle's upcasters; else never.
+    fn read_stream_events(
+        &self,
+        stream_id: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vector<Event<D>>, StoreError> {
+        let snapshot = self.snapshot();
+        let Some(stream) = snapshot.streams.get(stream_id) else {
+            return Ok(Vector::new());
+        };
+        let after = usize::try_from(after).unwrap_or(usize::MAX);
+        let mut focus = snapshot.log.focus();
+        let mut events = Vector::new();
+        let positions = stream.positions.iter().skip(after).take(limit);
+        if self.upcast.is_none() {
+            // Nothing to read through: each event cloned straight in.
+            for &index in positions {
+                if let Some(event) = focus.get(index as usize) {
+                    events.push_back(Event::clone(event));
+                }
+            }
+            return Ok(events);
+        }
+        for &index in positions {
+            if let Some(event) = focus.get(index as usize) {
+                events.push_back(self.read_as(Event::clone(event), index + 1)?);
+            }
+        }
+        Ok(events)
     }
 
     fn last_event(&self, stream_id: &str) -> Result<Option<Event<D>>, StoreError> {
@@ -532,7 +651,7 @@ impl<D: Clone + Serialize + Send + Sync> EventStore<D> for InMemoryEventStore<D>
             .streams
             .get(stream_id)
             .and_then(|stream| stream.positions.back())
-            .and_then(|&p| Some((p + 1, snapshot.log.get(p as usize)?.clone())))
+            .and_then(|&p| Some((p + 1, Event::clone(snapshot.log.get(p as usize)?))))
             .map(|(position, event)| self.read_as(event, position))
             .transpose()
     }
@@ -648,17 +767,39 @@ impl<D: Clone + Serialize + Send + Sync> EventStore<D> for InMemoryEventStore<D>
 }
 
 /// Refuses a batch with an id already stored or given twice.
-fn check_unique_ids<D>(stored_ids: &HashSet<Uuid>, batch: &[Event<D>]) -> Result<(), StoreError> {
-    let mut in_batch = HashSet::with_capacity(batch.len());
+///
+/// Time: O(b) hash look-ups for a batch of b, plus, to find an id given
+/// twice, O(b²) comparisons for a batch of at most [`SMALL_BATCH`] (no
+/// allocation) or O(b) hash insertions for a larger one.
+fn check_unique_ids<D>(
+    stored_ids: &HashSet<u128, KeyedHashing>,
+    batch: &[Event<D>],
+) -> Result<(), StoreError> {
+    let duplicate = |event: &Event<D>| StoreError::DuplicateEvent {
+        event_id: event.id(),
+    };
+    if batch.len() <= SMALL_BATCH {
+        for (index, event) in batch.iter().enumerate() {
+            if stored_ids.contains(&event.id().as_u128())
+                || batch[..index].iter().any(|e| e.id() == event.id())
+            {
+                return Err(duplicate(event));
+            }
+        }
+        return Ok(());
+    }
+    let mut in_batch = HashSet::with_capacity_and_hasher(batch.len(), *stored_ids.hasher());
     for event in batch {
-        if stored_ids.contains(&event.id()) || !in_batch.insert(event.id()) {
-            return Err(StoreError::DuplicateEvent {
-                event_id: event.id(),
-            });
+        let id = event.id().as_u128();
+        if stored_ids.contains(&id) || !in_batch.insert(id) {
+            return Err(duplicate(event));
         }
     }
     Ok(())
 }
+
+/// The largest batch whose ids are checked against each other pairwise.
+const SMALL_BATCH: usize = 16;
 
 #[cfg(test)]
 mod tests {
@@ -696,6 +837,81 @@ mod tests {
         assert!(matches!(err, StoreError::DuplicateEvent { event_id } if event_id == event.id()));
         assert_eq!(store.len(), 1);
         assert!(store.streams(0).unwrap().len() == 1);
+    }
+
+    #[test]
+    fn an_id_given_twice_is_refused_in_a_small_and_a_large_batch() {
+        for size in [2, SMALL_BATCH, SMALL_BATCH + 1, 100] {
+            let store = InMemoryEventStore::new();
+            let mut batch: Vector<Event> = (0..size).map(|_| Event::new("X")).collect();
+            let twice = batch[0].clone();
+            batch.set(size - 1, twice.clone());
+            let err = store.append("a", &batch, ExpectedVersion::Any).unwrap_err();
+            assert!(
+                matches!(err, StoreError::DuplicateEvent { event_id } if event_id == twice.id()),
+                "batch of {size}"
+            );
+            assert!(store.is_empty());
+            batch.set(size - 1, Event::new("X"));
+            assert_eq!(
+                store
+                    .append("a", &batch, ExpectedVersion::Any)
+                    .unwrap()
+                    .len(),
+                size
+            );
+            let again: Vector<Event> = (0..size)
+                .map(|i| {
+                    if i == size - 1 {
+                        twice.clone()
+                    } else {
+                        Event::new("Y")
+                    }
+                })
+                .collect();
+            assert!(matches!(
+                store.append("b", &again, ExpectedVersion::Any),
+                Err(StoreError::DuplicateEvent { event_id }) if event_id == twice.id()
+            ));
+            assert_eq!(store.len(), size);
+        }
+    }
+
+    #[test]
+    fn a_save_changes_the_store_in_place_only_when_no_reader_holds_it() {
+        let store = InMemoryEventStore::new();
+        store
+            .append("a", &vector![Event::new("X")], ExpectedVersion::Any)
+            .unwrap();
+        let held = store.snapshot();
+        store
+            .append("a", &vector![Event::new("Y")], ExpectedVersion::Exact(1))
+            .unwrap();
+        // The reader's snapshot is as it was; the store's is another.
+        assert_eq!((held.log.len(), held.streams["a"].positions.len()), (1, 1));
+        let now = store.snapshot();
+        assert!(!Arc::ptr_eq(&held, &now));
+        assert_eq!((now.log.len(), now.streams["a"].positions.len()), (2, 2));
+        drop((held, now));
+        // With no reader left, the next save keeps the same snapshot.
+        let before = Arc::as_ptr(&store.snapshot());
+        store
+            .append("b", &vector![Event::new("Z")], ExpectedVersion::Any)
+            .unwrap();
+        assert_eq!(Arc::as_ptr(&store.snapshot()), before);
+        assert_eq!(store.events(None, 0).unwrap().len(), 3);
+        assert_eq!(store.streams(0).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn id_hashing_depends_on_every_bit_and_its_keys() {
+        let a = KeyedHashing::new();
+        let b = KeyedHashing::new();
+        let id = 0x0123_4567_89ab_cdef_0011_2233_4455_6677_u128;
+        assert_ne!(a.hash_one(id), a.hash_one(id ^ 1));
+        assert_ne!(a.hash_one(id), a.hash_one(id ^ (1 << 127)));
+        assert_eq!(a.hash_one(id), a.hash_one(id));
+        assert_ne!(a.hash_one(id), b.hash_one(id));
     }
 
     #[test]
