@@ -21,13 +21,14 @@
 //!
 //! Then it calls each save's publisher with the events it wrote, in the
 //! group's order, and hands every caller its own result, waking each
-//! caller once (its own thread is parked meanwhile, and woken by nobody
-//! else: no caller is woken to find nothing for it). Saves that queued
-//! during that commit make the next group: the leader commits it at once
-//! (it is running already, a woken thread would first have to be
-//! scheduled), up to [`RUN`] groups in a row; then, or when nothing is
-//! queued, it gives up the role (waking the first caller queued, if any, to
-//! lead) and returns.
+//! caller once (its thread is parked meanwhile, and woken by nobody else:
+//! no caller is woken to find nothing for it). Only then does it give up
+//! the role, waking the first caller queued, if any, to commit the next
+//! group: the saves queued during the commit, and those of the callers it
+//! just woke that came back meanwhile, so that these do not commit one by
+//! one (the first back alone, the others behind it). When the group wrote
+//! events to publish, the role is given up before they are published
+//! instead, so that the next group is committed meanwhile.
 //!
 //! What depends on a batch alone (its admission, each event's values as
 //! written but for its version) is worked out by its caller before it
@@ -67,23 +68,24 @@
 //!   before (`PRAGMA data_version`, or the largest position in memory).
 //! - **No waiting for company.** A save never waits for others to join: a
 //!   caller that finds no commit going on commits at once, with whatever is
-//!   queued (often only its own save). Saves only gather while a commit is
-//!   going on.
+//!   queued (often only its own save). Saves only gather while a group is
+//!   being committed and its results handed out.
 //!
 //! # Costs
 //!
 //! - A save alone: as before, one transaction and one sync (no savepoint
-//!   for a group of one), plus two uncontended lock round trips on the
+//!   for a group of one), plus three uncontended lock round trips on the
 //!   queue; no thread is woken.
 //! - A group of g saves of b events each: one transaction, one sync,
-//!   2·g savepoint statements (no I/O), O(g·b log n) writes, g − 1 wake-ups;
+//!   2·g savepoint statements (no I/O), O(g·b log n) writes, g − 1 wake-ups
+//!   (and one to hand the role over when saves are queued);
 //!   each caller waits for the whole group's commit (and the publishing of
 //!   the saves before its own), so latency grows with g while throughput
-//!   grows too. A leader's own caller may wait for up to [`RUN`] groups.
+//!   grows too.
 //! - Memory: the queued saves (their event vectors are shared, O(1) each,
 //!   plus their encoded values).
-//! - A slow publisher now also holds back the publishing (not the commits)
-//!   of the groups after it; the commits of the next group go on meanwhile.
+//! - A slow publisher also holds back the publishing (not the commits) of
+//!   the groups after it; the commits of the next group go on meanwhile.
 //! - [`GroupCommitStats`]: a few counters, updated under the lock a group
 //!   is taken with.
 
@@ -102,10 +104,6 @@ use crate::expected_version::ExpectedVersion;
 use crate::publisher::{Publisher, publish_all};
 use crate::store::codec::{self, EncodedEvent};
 use crate::store::{StoreError, admit};
-
-/// How many groups in a row a leader commits, when saves keep queueing,
-/// before it hands the role to the first of them and returns.
-const RUN: usize = 4;
 
 /// One save: what [`EventStore::append`](crate::EventStore::append) was
 /// given, the publisher of the handle it was given to, and what its caller
@@ -300,9 +298,10 @@ where
         }
     }
 
-    /// Commits `group`, publishes it and posts its results; then, while
-    /// saves queued meanwhile (up to [`RUN`] groups in all), the next group
-    /// in the same way.
+    /// Commits `group`, publishes it and posts its results, then gives up
+    /// the role, waking the first caller queued meanwhile to commit the
+    /// next group. (When the group has events to publish, the role is given
+    /// up before they are: the next group is committed meanwhile.)
     fn lead(&self, connection: &Mutex<Connection>, group: Vec<Pending<D>>) {
         let me = thread::current().id();
         let mut guard = Leading {
@@ -310,60 +309,50 @@ where
             group,
             leading: true,
         };
-        for run in 1.. {
-            let outcomes = {
-                let connection = connection.lock().unwrap_or_else(PoisonError::into_inner);
-                commit_group(&connection, &mut guard.group)
-            };
-            // Publishing in commit order: take the turn before the next
-            // leader may commit (and then take it after this one).
-            let turn = self
-                .publishing
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            let go_on = {
-                let mut state = self.state();
-                let go_on = run < RUN && !state.queue.is_empty();
-                if !go_on {
-                    guard.step_down(&mut state);
-                }
-                go_on
-            };
-            for (pending, outcome) in guard.group.iter().zip(&outcomes) {
-                if let Ok((stored, true)) = outcome {
-                    publish_all(pending.request.publisher.as_ref(), stored);
-                }
-            }
-            let mut group = std::mem::take(&mut guard.group);
-            let mut state = self.state();
-            for (pending, outcome) in group.iter().zip(outcomes) {
-                state.done.insert(pending.ticket, outcome);
-            }
-            let next = if go_on {
-                Some(state.take_group())
-            } else {
-                None
-            };
-            drop(state);
-            // Each caller woken once, with its result waiting.
-            for pending in group.drain(..) {
-                if pending.caller.id() != me {
-                    pending.caller.unpark();
-                }
-            }
-            drop(turn);
-            let Some(next) = next else {
-                self.give_back(group);
-                return;
-            };
-            guard.group = next;
-            self.give_back(group);
+        let outcomes = {
+            let connection = connection.lock().unwrap_or_else(PoisonError::into_inner);
+            commit_group(&connection, &mut guard.group)
+        };
+        // Publishing in commit order: the turn is taken while leading (so
+        // before the next group can be committed), and the next group's
+        // leader takes it after this one.
+        let turn = self
+            .publishing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let publishes = guard.group.iter().zip(&outcomes).any(|(pending, outcome)| {
+            pending.request.publisher.is_some() && matches!(outcome, Ok((_, true)))
+        });
+        if publishes {
+            guard.step_down(&mut self.state());
         }
-    }
-
-    /// Keeps an emptied group's vector for a later queue.
-    fn give_back(&self, group: Vec<Pending<D>>) {
+        for (pending, outcome) in guard.group.iter().zip(&outcomes) {
+            if let Ok((stored, true)) = outcome {
+                publish_all(pending.request.publisher.as_ref(), stored);
+            }
+        }
+        let mut group = std::mem::take(&mut guard.group);
         let mut state = self.state();
+        for (pending, outcome) in group.iter().zip(outcomes) {
+            state.done.insert(pending.ticket, outcome);
+        }
+        drop(state);
+        // Each caller woken once, with its result waiting.
+        for pending in group.drain(..) {
+            if pending.caller.id() != me {
+                pending.caller.unpark();
+            }
+        }
+        drop(turn);
+        // Given up only now, so that the saves queued while this group's
+        // callers were handed their results (some by those callers, woken
+        // first) join the next group instead of one of them committing
+        // alone. No save waits for others to join: only for this group's
+        // results to be handed out.
+        let mut state = self.state();
+        if guard.leading {
+            guard.step_down(&mut state);
+        }
         if state.spare.capacity() < group.capacity() {
             state.spare = group;
         }
