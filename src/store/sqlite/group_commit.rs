@@ -74,7 +74,7 @@
 //! # Costs
 //!
 //! - A save alone: as before, one transaction and one sync (no savepoint
-//!   for a group of one), plus three uncontended lock round trips on the
+//!   for a group of one), plus a few uncontended lock round trips on the
 //!   queue; no thread is woken.
 //! - A group of g saves of b events each: one transaction, one sync,
 //!   2·g savepoint statements (no I/O), O(g·b log n) writes, g − 1 wake-ups
