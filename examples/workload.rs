@@ -30,6 +30,9 @@
 //! returns); `--store postgres` uses `DVENT_POSTGRES_URL`, in a fresh schema
 //! dropped at the end (build with `--features postgres`). `--threads T`
 //! splits the save and load phases over T threads (default 1).
+//! `--group-stats` (SQLite) also prints, after the save phase, how the
+//! saves were grouped by the group commit:
+//! `groups<TAB>groups<TAB>saves<TAB>mean<TAB>largest<TAB>1:n 2-3:n 4-7:n ...`.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -73,17 +76,20 @@ struct Args {
     n_streams: usize,
     per_stream: usize,
     threads: usize,
+    group_stats: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut store = "memory".to_string();
     let mut payload = "typed".to_string();
     let mut threads = 1;
+    let mut group_stats = false;
     let mut numbers = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--store" => store = args.next().ok_or("--store needs a value")?,
+            "--group-stats" => group_stats = true,
             "--payload" => payload = args.next().ok_or("--payload needs a value")?,
             "--threads" => {
                 let value = args.next().ok_or("--threads needs a value")?;
@@ -109,6 +115,7 @@ fn parse_args() -> Result<Args, String> {
         n_streams: number(1, 10_000),
         per_stream: number(2, 10),
         threads,
+        group_stats,
     })
 }
 
@@ -184,7 +191,14 @@ fn set(state: &mut Data, key: &str, value: dvent::Value) {
     }
 }
 
-fn run<P: Payload>(args: &Args, store: Arc<dyn EventStore<P>>) -> Result<(), String> {
+/// Prints figures a store keeps about itself (the SQLite group commit's).
+type Figures = Option<Box<dyn Fn() -> String>>;
+
+fn run<P: Payload>(
+    args: &Args,
+    store: Arc<dyn EventStore<P>>,
+    figures: &Figures,
+) -> Result<(), String> {
     let kind = P::kind();
     let event_type: Name = Name::from("TodoStatusChanged");
 
@@ -233,6 +247,9 @@ fn run<P: Payload>(args: &Args, store: Arc<dyn EventStore<P>>) -> Result<(), Str
     let saved = saved?;
     let total = args.n_streams * args.per_stream;
     report("save", total, t.elapsed().as_secs_f64());
+    if let Some(figures) = figures {
+        println!("{}", figures());
+    }
 
     // 3. load: rebuild every aggregate by id and check its version.
     let t = Instant::now();
@@ -281,18 +298,54 @@ impl Drop for Scratch {
     }
 }
 
+/// A store, where its files are, and its figures.
+type Opened<P> = (Arc<dyn EventStore<P>>, Scratch, Figures);
+
+/// The SQLite group commit's figures, as one line.
+#[cfg(feature = "sqlite")]
+fn group_figures(stats: &dvent::store::sqlite::GroupCommitStats) -> String {
+    let mean = stats.saves as f64 / stats.groups.max(1) as f64;
+    let sizes: Vec<String> = stats
+        .sizes
+        .iter()
+        .enumerate()
+        .map(|(k, n)| match k {
+            0 => format!("1:{n}"),
+            7 => format!("128+:{n}"),
+            _ => format!("{}-{}:{n}", 1u64 << k, (1u64 << (k + 1)) - 1),
+        })
+        .collect();
+    format!(
+        "groups\t{}\t{}\t{mean:.2}\t{}\t{}",
+        stats.groups,
+        stats.saves,
+        stats.largest,
+        sizes.join(" ")
+    )
+}
+
 fn open<P: Payload + Serialize + serde::de::DeserializeOwned>(
     args: &Args,
-) -> Result<(Arc<dyn EventStore<P>>, Scratch), String> {
+) -> Result<Opened<P>, String> {
     match args.store.as_str() {
-        "memory" => Ok((Arc::new(InMemoryEventStore::<P>::default()), Scratch(None))),
+        "memory" => Ok((
+            Arc::new(InMemoryEventStore::<P>::default()),
+            Scratch(None),
+            None,
+        )),
         #[cfg(feature = "sqlite")]
         "sqlite" => {
             let dir = std::env::temp_dir().join(format!("dvent-workload-{}", std::process::id()));
             std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
             let store = dvent::SqliteEventStore::<P>::open(dir.join("events.sqlite"))
                 .map_err(|e| e.to_string())?;
-            Ok((Arc::new(store), Scratch(Some(dir))))
+            let figures: Figures = if args.group_stats {
+                let store = store.clone();
+                Some(Box::new(move || group_figures(&store.group_commit_stats())))
+            } else {
+                None
+            };
+            Ok((Arc::new(store), Scratch(Some(dir)), figures))
         }
         #[cfg(feature = "postgres")]
         "postgres" => {
@@ -304,7 +357,7 @@ fn open<P: Payload + Serialize + serde::de::DeserializeOwned>(
                 .with_max_connections(args.threads as u32 + 1);
             let store = dvent::PostgresEventStore::<P>::connect_with(&url, options)
                 .map_err(|e| e.to_string())?;
-            Ok((Arc::new(DropSchema(store)), Scratch(None)))
+            Ok((Arc::new(DropSchema(store)), Scratch(None), None))
         }
         other => Err(format!(
             "--store should be memory, sqlite or postgres (with its cargo feature), found {other:?}"
@@ -391,8 +444,11 @@ where
 
 fn main() -> ExitCode {
     let outcome = parse_args().and_then(|args| match args.payload.as_str() {
-        "typed" => open::<TodoEvent>(&args).and_then(|(store, _scratch)| run(&args, store)),
-        "data" => open::<Data>(&args).and_then(|(store, _scratch)| run(&args, store)),
+        "typed" => open::<TodoEvent>(&args)
+            .and_then(|(store, _scratch, figures)| run(&args, store, &figures)),
+        "data" => {
+            open::<Data>(&args).and_then(|(store, _scratch, figures)| run(&args, store, &figures))
+        }
         other => Err(format!(
             "--payload should be typed or data, found {other:?}"
         )),

@@ -261,4 +261,35 @@ fn a_save_is_in_the_file_when_it_returns() {
             });
         }
     });
+    // The figures count every save once, in groups that add up.
+    let stats = store.group_commit_stats();
+    assert_eq!(stats.saves, 4 * 50);
+    assert!(stats.groups >= stats.saves.div_ceil(4), "{stats:?}");
+    assert_eq!(stats.sizes.iter().sum::<u64>(), stats.groups, "{stats:?}");
+    assert!((1..=4).contains(&stats.largest), "{stats:?}");
+}
+
+/// Saves one at a time are committed alone, each its own group.
+#[test]
+fn saves_one_at_a_time_are_groups_of_one() {
+    let store: SqliteEventStore = SqliteEventStore::open_in_memory().unwrap();
+    let clone = store.clone();
+    for version in 0..3 {
+        clone
+            .append(
+                "s",
+                &batch(&[Event::new("E")]),
+                ExpectedVersion::Exact(version),
+            )
+            .unwrap();
+    }
+    // A refused save is counted too: it went through the queue.
+    store
+        .append("", &batch(&[Event::new("E")]), ExpectedVersion::Any)
+        .unwrap_err();
+    let stats = store.group_commit_stats();
+    assert_eq!(
+        (stats.groups, stats.saves, stats.largest, stats.sizes[0]),
+        (4, 4, 1, 4)
+    );
 }

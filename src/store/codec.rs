@@ -100,17 +100,31 @@ pub struct EncodedEvent {
 /// 0000–9999 (RFC 3339 cannot write it), or when the version exceeds the
 /// largest signed 64-bit integer.
 pub fn encode<D: Serialize>(event: &Event<D>) -> Result<EncodedEvent, StoreError> {
+    let version = sql_version(event.id(), event.version())?;
+    let mut encoded = encode_unversioned(event)?;
+    encoded.version = version;
+    Ok(encoded)
+}
+
+/// A version as written to a row, or [`encode`]'s error for an event
+/// (`event_id`) at that version.
+pub(crate) fn sql_version(event_id: Uuid, version: u64) -> Result<i64, StoreError> {
+    i64::try_from(version).map_err(|_| StoreError::Encode {
+        event_id,
+        reason: format!("a version should be at most {}, found {version}", i64::MAX),
+    })
+}
+
+/// [`encode`] but for the version (left 0, and not checked): what an event
+/// writes whatever version it is given, so that it can be encoded before
+/// its version is known. Its errors are [`encode`]'s, in the same order.
+pub(crate) fn encode_unversioned<D: Serialize>(
+    event: &Event<D>,
+) -> Result<EncodedEvent, StoreError> {
     let fail = |reason: String| StoreError::Encode {
         event_id: event.id(),
         reason,
     };
-    let version = i64::try_from(event.version()).map_err(|_| {
-        fail(format!(
-            "a version should be at most {}, found {}",
-            i64::MAX,
-            event.version()
-        ))
-    })?;
     let timestamp = encode_timestamp(event.timestamp()).map_err(fail)?;
     let data = serde_json::to_string(event.data())
         .map_err(|e| fail(format!("the payload should be writable as JSON: {e}")))?;
@@ -119,7 +133,7 @@ pub fn encode<D: Serialize>(event: &Event<D>) -> Result<EncodedEvent, StoreError
     Ok(EncodedEvent {
         event_id: event.id().hyphenated().to_string(),
         event_type: event.event_type_name().clone(),
-        version,
+        version: 0,
         timestamp,
         data,
         metadata,

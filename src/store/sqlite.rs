@@ -65,8 +65,10 @@
 //! their defaults.
 //!
 //! The values are written as the [`codec`] module
-//! describes. Positions and stream numbers are given by the store inside the
-//! writing transaction (the largest so far plus one), so they have no gaps:
+//! describes. Positions and stream numbers are given inside the
+//! writing transaction (the largest so far plus one: SQLite's own rule for
+//! an `INTEGER PRIMARY KEY` left out of an `INSERT`, and a `MAX` in the
+//! stream's `INSERT`), so they have no gaps:
 //! reading all events from `start` reads positions after `start`.
 //! `streams.version` makes the expected-version check and
 //! [`last_event`](crate::EventStore::last_event) one index look-up
@@ -155,7 +157,7 @@ use serde::de::DeserializeOwned;
 
 use super::Recorded;
 use super::codec::{self, Decoder, StoredRow};
-use super::{EventStore, StoreError, StreamInfo, admit, check_retry, place};
+use super::{EventStore, StoreError, StreamInfo, check_retry, place};
 use crate::data::Data;
 use crate::event::Event;
 use crate::expected_version::ExpectedVersion;
@@ -171,8 +173,13 @@ mod read_model;
 mod snapshot;
 mod watch;
 
+pub use group_commit::GroupCommitStats;
+
 /// The schema version this build writes and reads.
 pub const SCHEMA_VERSION: i64 = 2;
+
+/// How many prepared statements a connection keeps.
+const STATEMENT_CACHE: usize = 64;
 
 /// How long a write waits for another connection's write lock by default.
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -458,6 +465,15 @@ impl<D> SqliteEventStore<D> {
         Ok(self)
     }
 
+    /// How the saves through this handle's connection (this handle and its
+    /// clones) were grouped by the group commit so far: how many groups,
+    /// how many saves, and how many groups of each size (see
+    /// [`GroupCommitStats`]). Time: O(1).
+    #[must_use]
+    pub fn group_commit_stats(&self) -> GroupCommitStats {
+        self.group.stats()
+    }
+
     /// The file the store is in; `None` in memory.
     #[must_use]
     pub fn path(&self) -> Option<&Path> {
@@ -478,6 +494,9 @@ fn set_up(mut connection: Connection) -> Result<Connection, StoreError> {
     connection
         .busy_timeout(DEFAULT_BUSY_TIMEOUT)
         .map_err(backend)?;
+    // Room for every statement a save and the reads run (rusqlite keeps 16
+    // by default), so that none is prepared again.
+    connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     // Refuse an unknown schema before changing anything in the file.
     check_schema_version(&connection)?;
     // In memory the journal mode stays "memory"; a file goes to WAL.
@@ -644,15 +663,9 @@ where
         events: &Vector<Event<D>>,
         expected: ExpectedVersion,
     ) -> Result<(Vec<Event<D>>, bool), StoreError> {
-        self.group.save(
-            &self.connection,
-            group_commit::Request {
-                stream_id: stream_id.to_string(),
-                events: events.clone(),
-                expected,
-                publisher: self.publisher.clone(),
-            },
-        )
+        let request =
+            group_commit::Request::new(stream_id, events, expected, self.publisher.clone());
+        self.group.save(&self.connection, request)
     }
 }
 
@@ -661,19 +674,47 @@ where
 /// and whether they were written now (not when they were found stored by an
 /// earlier save of the same batch, or the batch is empty; then nothing was
 /// written). On an error, what it wrote must be rolled back by the caller.
+///
+/// Statements, for a batch of b events to a stream: one look-up of the
+/// stream's version and of the first event's id together, one write of the
+/// stream's row, b inserts (positions and stream numbers given by SQLite as
+/// the largest plus one; no `MAX` read); all prepared once per connection.
+/// What depends on the batch alone (its admission, the events' values but
+/// for their versions) was worked out by the caller (see
+/// [`group_commit::Prepared`]) and is taken here where it was needed.
 fn write_one<D>(
     tx: &Connection,
-    stream_id: &str,
-    events: &Vector<Event<D>>,
-    expected: ExpectedVersion,
+    request: &mut group_commit::Request<D>,
 ) -> Result<(Vec<Event<D>>, bool), StoreError>
 where
     D: Serialize + DeserializeOwned + Clone,
 {
-    let current: Option<i64> = tx
-        .prepare_cached("SELECT version FROM streams WHERE stream_id = ?1")
-        .and_then(|mut s| s.query_row([stream_id], |row| row.get(0)).optional())
-        .map_err(backend)?;
+    let stream_id = request.stream_id.as_str();
+    let events = &request.events;
+    let expected = request.expected;
+    let prepared = std::mem::replace(&mut request.prepared, group_commit::Prepared::Taken);
+    let mut id_buffer = uuid::Uuid::encode_buffer();
+    let first_id = events
+        .front()
+        .map(|first| &*first.id().hyphenated().encode_lower(&mut id_buffer));
+    let (current, first_is_stored): (Option<i64>, bool) = match (&prepared, first_id) {
+        (group_commit::Prepared::Admitted(_), Some(first_id)) => tx
+            .prepare_cached(
+                "SELECT (SELECT version FROM streams WHERE stream_id = ?1), \
+                 EXISTS (SELECT 1 FROM events WHERE event_id = ?2)",
+            )
+            .and_then(|mut s| {
+                s.query_row([stream_id, first_id], |row| Ok((row.get(0)?, row.get(1)?)))
+            })
+            .map_err(backend)?,
+        _ => {
+            let current = tx
+                .prepare_cached("SELECT version FROM streams WHERE stream_id = ?1")
+                .and_then(|mut s| s.query_row([stream_id], |row| row.get(0)).optional())
+                .map_err(backend)?;
+            (current, false)
+        }
+    };
     let current_version = match current {
         None => 0,
         Some(v) => u64::try_from(v).map_err(|_| {
@@ -684,17 +725,25 @@ where
             )
         })?,
     };
-    admit(stream_id, events)?;
-    if let Some(first) = events.front() {
-        let first_id = first.id().hyphenated().to_string();
-        if id_is_stored(tx, &first_id)? {
-            // A retry of a save that happened, or a mistake: judged in
-            // this transaction, under the write lock; nothing is
-            // written (the caller rolls back). The
-            // stored events are compared as stored, not upcast.
-            let kept = stored_from(tx, stream_id, &first_id, events.len())?;
-            return check_retry(stream_id, events, expected, kept).map(|kept| (kept, false));
+    let encoded = match prepared {
+        group_commit::Prepared::Admitted(encoded) => encoded,
+        group_commit::Prepared::Refused(e) => return Err(e),
+        group_commit::Prepared::Taken => {
+            return Err(StoreError::Backend {
+                message: "SQLite: a save was written twice".into(),
+                source: None,
+            });
         }
+    };
+    if let Some(first_id) = first_id
+        && first_is_stored
+    {
+        // A retry of a save that happened, or a mistake: judged in
+        // this transaction, under the write lock; nothing is
+        // written (the caller rolls back). The
+        // stored events are compared as stored, not upcast.
+        let kept = stored_from(tx, stream_id, first_id, events.len())?;
+        return check_retry(stream_id, events, expected, kept).map(|kept| (kept, false));
     }
     let name = Name::from(stream_id);
     let stored = place(stream_id, &name, events, expected, current_version)?;
@@ -702,51 +751,37 @@ where
         // Nothing to write (the caller rolls back).
         return Ok((stored, false));
     }
-    let encoded = stored
-        .iter()
-        .map(codec::encode)
-        .collect::<Result<Vec<_>, _>>()?;
-    let last_position: i64 = tx
-        .prepare_cached("SELECT COALESCE(MAX(position), 0) FROM events")
-        .and_then(|mut s| s.query_row([], |row| row.get(0)))
-        .map_err(backend)?;
-    let new_version = codec::sql_int(stored.last().map_or(0, Event::version));
-    if current.is_none() {
-        let number: i64 = tx
-            .prepare_cached("SELECT COALESCE(MAX(number) + 1, 0) FROM streams")
-            .and_then(|mut s| s.query_row([], |row| row.get(0)))
-            .map_err(backend)?;
-        let first_timestamp = &encoded[0].timestamp;
-        tx.prepare_cached(
-            "INSERT INTO streams (number, stream_id, timestamp, version) VALUES (?1, ?2, ?3, ?4)",
-        )
-        .and_then(|mut s| s.execute(params![number, stream_id, first_timestamp, new_version]))
-        .map_err(backend)?;
-    } else {
-        tx.prepare_cached("UPDATE streams SET version = ?1 WHERE stream_id = ?2")
-            .and_then(|mut s| s.execute(params![new_version, stream_id]))
-            .map_err(backend)?;
+    // The values as `codec::encode` gives them for the stored events (with
+    // its errors, in its order: each event's version, then the rest).
+    let failed_at = encoded.as_ref().err().map_or(usize::MAX, |(i, _)| *i);
+    let mut versions = Vec::with_capacity(stored.len());
+    for (i, event) in stored.iter().enumerate() {
+        versions.push(codec::sql_version(event.id(), event.version())?);
+        if i == failed_at {
+            break;
+        }
     }
+    let encoded = encoded.map_err(|(_, e)| e)?;
+    let new_version = versions.last().copied().unwrap_or(0);
     {
         let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO events (position, event_id, stream_id, version, type, timestamp, data, \
-                     metadata, data_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                )
-                .map_err(backend)?;
+            .prepare_cached(
+                "INSERT INTO events (event_id, stream_id, version, type, timestamp, data, \
+                 metadata, data_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .map_err(backend)?;
         let mut in_batch = HashSet::with_capacity(stored.len());
-        for ((event, values), position) in stored.iter().zip(&encoded).zip(last_position + 1..) {
+        for ((event, values), version) in stored.iter().zip(&encoded).zip(&versions) {
             let duplicate = StoreError::DuplicateEvent {
                 event_id: event.id(),
             };
-            if !in_batch.insert(event.id()) {
+            if stored.len() > 1 && !in_batch.insert(event.id()) {
                 return Err(duplicate);
             }
             let outcome = insert.execute(params![
-                position,
                 values.event_id,
                 stream_id,
-                values.version,
+                version,
                 &*values.event_type,
                 values.timestamp,
                 values.data,
@@ -764,6 +799,19 @@ where
                 Err(e) => return Err(backend(e)),
             }
         }
+    }
+    if current.is_none() {
+        let first_timestamp = &encoded[0].timestamp;
+        tx.prepare_cached(
+            "INSERT INTO streams (number, stream_id, timestamp, version) VALUES \
+             ((SELECT COALESCE(MAX(number) + 1, 0) FROM streams), ?1, ?2, ?3)",
+        )
+        .and_then(|mut s| s.execute(params![stream_id, first_timestamp, new_version]))
+        .map_err(backend)?;
+    } else {
+        tx.prepare_cached("UPDATE streams SET version = ?1 WHERE stream_id = ?2")
+            .and_then(|mut s| s.execute(params![new_version, stream_id]))
+            .map_err(backend)?;
     }
     Ok((stored, true))
 }
