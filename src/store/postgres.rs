@@ -1821,6 +1821,47 @@ mod tests {
     use super::*;
     use imbl::vector;
 
+    /// The versions of the stream a save accepts, as the group commit's
+    /// function gets them, or `None` for a save to be written alone.
+    fn accepted(events: &Vector<Event>, expected: ExpectedVersion) -> Option<(i64, i64)> {
+        let ids: Vec<String> = events.iter().map(|e| e.id().to_string()).collect();
+        group_request("s", events, &ids, expected).map(|r| (r.lo, r.hi))
+    }
+
+    #[test]
+    fn a_grouped_save_accepts_the_versions_a_save_alone_would() {
+        let one = vector![Event::new("E")];
+        assert_eq!(accepted(&one, ExpectedVersion::Any), Some((0, i64::MAX)));
+        assert_eq!(accepted(&one, ExpectedVersion::NoStream), Some((0, 0)));
+        assert_eq!(
+            accepted(&one, ExpectedVersion::StreamExists),
+            Some((1, i64::MAX))
+        );
+        assert_eq!(accepted(&one, ExpectedVersion::Exact(7)), Some((7, 7)));
+        // Events naming their versions pin the stream's: the second event
+        // at version 5 means the stream is at 3.
+        let named = vector![Event::new("E"), Event::new("E").with_version(5)];
+        assert_eq!(accepted(&named, ExpectedVersion::Any), Some((3, 3)));
+        assert_eq!(accepted(&named, ExpectedVersion::Exact(3)), Some((3, 3)));
+        // Saved alone (to get their errors or answers as ever): no version
+        // fits, an impossible one, an empty batch, an id twice.
+        assert_eq!(accepted(&named, ExpectedVersion::Exact(4)), None);
+        assert_eq!(accepted(&named, ExpectedVersion::NoStream), None);
+        let too_low = vector![Event::new("E"), Event::new("E").with_version(1)];
+        assert_eq!(accepted(&too_low, ExpectedVersion::Any), None);
+        assert_eq!(accepted(&vector![], ExpectedVersion::Any), None);
+        let twice = Event::new("E");
+        assert_eq!(
+            accepted(&vector![twice.clone(), twice], ExpectedVersion::Any),
+            None
+        );
+        assert_eq!(
+            accepted(&one, ExpectedVersion::Exact(u64::MAX)),
+            None,
+            "beyond PostgreSQL's bigint"
+        );
+    }
+
     #[test]
     fn identifiers_are_quoted() {
         assert_eq!(quote("a\"b"), "\"a\"\"b\"");

@@ -70,7 +70,7 @@ use super::{Connection, describe, prepared};
 use crate::store::StoreError;
 
 /// The most saves one group takes; the rest wait for the next.
-pub(super) const MAX_SAVES: usize = 64;
+const MAX_SAVES: usize = 64;
 
 /// The longest a leader waits for company (see [`Queue::gather`]).
 const MAX_GATHER: Duration = Duration::from_micros(500);
