@@ -8,7 +8,7 @@ Feature: Aggregate
 
   Scenario: A new aggregate has an id, a type, events, uncommitted events and a state
     When I generate a new aggregate
-    Then the aggregate's id is a random UUID
+    Then the aggregate's id is a new UUID, unique, ordered by the time it was made
     And the aggregate's type is "Todo"
     And the aggregate has 0 committed and 0 uncommitted events
     And the aggregate's state is empty

@@ -1286,10 +1286,11 @@ mod tests {
         // The header and two aggregates; the first one's two state keys.
         assert_eq!(count(&html, "<tr>"), 3);
         assert_eq!(count(&html, MAP_TR), 2);
+        // A time-ordered id shows its random last 8 digits.
         let id = first.id().to_string();
         assert!(html.contains(&format!(
-            "<tr>{TD_NOWRAP}<code title=\"{id}\">{}\u{2026}</code></td>",
-            &id[..8]
+            "<tr>{TD_NOWRAP}<code title=\"{id}\">\u{2026}{}</code></td>",
+            &id[id.len() - 8..]
         )));
         // The state: a key/value table in the cell, keys in order.
         assert!(html.contains(&format!(

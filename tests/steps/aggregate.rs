@@ -135,15 +135,28 @@ fn generate_with_id(world: &mut DventWorld, id: String) {
     }
 }
 
-#[then("the aggregate's id is a random UUID")]
-fn id_is_random(world: &mut DventWorld) {
+#[then("the aggregate's id is a new UUID, unique, ordered by the time it was made")]
+fn id_is_new(world: &mut DventWorld) {
     let id = world.aggregate().id();
+    // A UUID version 7: the time it was made in milliseconds, then random
+    // bits (the spec's random id, ordered by time for the stores' indexes).
     assert_eq!(
         id.get_version_num(),
-        4,
-        "a random UUID is version 4, got {id}"
+        7,
+        "a time-ordered UUID is version 7, got {id}"
     );
-    assert_ne!(id, Aggregate::new(&world.kind).id());
+    let (seconds, _) = id
+        .get_timestamp()
+        .expect("a version 7 UUID has a time")
+        .to_unix();
+    let now = jiff::Timestamp::now().as_second();
+    let made = i64::try_from(seconds).expect("after 1970");
+    assert!(
+        (now - 60..=now).contains(&made),
+        "the id's time ({made} s) is when it was made (now {now} s)"
+    );
+    let later = Aggregate::new(&world.kind).id();
+    assert!(later > id, "a later id sorts after: {later} after {id}");
 }
 
 #[then(expr = "the aggregate's id is {string}")]
