@@ -268,8 +268,12 @@ def summary_rows(count: int, **want: str) -> Callable:
     full_id = re.compile(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}")
 
     def short_id_ok(cell) -> bool:
+        # A time-ordered (v7) id shows its random last 8 digits, others
+        # their first 8.
         title = getattr(cell, "title", "")
-        return bool(full_id.fullmatch(title)) and cell == title[:8] + "\u2026"
+        if not full_id.fullmatch(title):
+            return False
+        return cell == ("\u2026" + title[-8:] if title[14] == "7" else title[:8] + "\u2026")
 
     def state_of(cell) -> dict[str, str]:
         return fields(cell.tables[0]) if getattr(cell, "tables", None) else {}
