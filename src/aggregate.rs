@@ -207,88 +207,54 @@ impl<S: Clone, D: Clone> Aggregate<S, D> {
     /// as [`apply_all_committed`](Aggregate::apply_all_committed) does.
     ///
     /// Time: O(k) for k events, plus the apply functions' cost.
-    pub(crate) fn extend_committed(self, events: Vector<Event<D>>) -> Self {
+    pub(crate) fn extend_committed(mut self, events: Vector<Event<D>>) -> Self {
         if events.iter().any(|event| event.version() == 0) {
             return self.apply_all_committed(events);
         }
-        let Aggregate {
-            id,
-            kind,
-            events: mut committed_events,
-            uncommitted_events,
-            mut state,
-            mut version,
-            mut uncommitted_version,
-            base,
-        } = self;
+        let mut state = self.state;
         for event in &events {
-            state = kind.apply_to(state, event);
+            state = self.kind.apply_to(state, event);
         }
+        self.state = state;
         if let Some(last) = events.last() {
-            version = last.version();
-            if uncommitted_events.is_empty() {
-                uncommitted_version = version;
+            self.version = last.version();
+            if self.uncommitted_events.is_empty() {
+                self.uncommitted_version = self.version;
             }
         }
-        if committed_events.is_empty() {
-            committed_events = events;
+        if self.events.is_empty() {
+            self.events = events;
         } else {
-            committed_events.append(events);
+            self.events.append(events);
         }
-        Aggregate {
-            id,
-            kind,
-            events: committed_events,
-            uncommitted_events,
-            state,
-            version,
-            uncommitted_version,
-            base,
-        }
+        self
     }
 
-    /// Folds `events` in, in place: the aggregate is taken apart once so
-    /// that each event moves only its state and the event itself.
-    fn apply_all_as(self, events: impl IntoIterator<Item = Event<D>>, committed: bool) -> Self {
-        let Aggregate {
-            id,
-            kind,
-            events: mut committed_events,
-            mut uncommitted_events,
-            mut state,
-            mut version,
-            mut uncommitted_version,
-            base,
-        } = self;
+    /// Folds `events` in, in place: the state is moved out once and each
+    /// event moves only the state and the event itself.
+    fn apply_all_as(mut self, events: impl IntoIterator<Item = Event<D>>, committed: bool) -> Self {
+        let mut state = self.state;
         for event in events {
             let event = if event.version() == 0 {
-                event.with_version(uncommitted_version + 1)
+                event.with_version(self.uncommitted_version + 1)
             } else {
                 event
             };
-            state = kind.apply_to(state, &event);
+            state = self.kind.apply_to(state, &event);
             let event_version = event.version();
             if committed {
-                committed_events.push_back(event);
-                version = event_version;
-                if uncommitted_events.is_empty() {
-                    uncommitted_version = event_version;
+                self.events.push_back(event);
+                self.version = event_version;
+                if self.uncommitted_events.is_empty() {
+                    self.uncommitted_version = event_version;
                 }
             } else {
-                uncommitted_events.push_back(event);
-                uncommitted_version = event_version;
+                self.uncommitted_events.push_back(event);
+                self.uncommitted_version = event_version;
             }
         }
-        Aggregate {
-            id,
-            kind,
-            events: committed_events,
-            uncommitted_events,
-            state,
-            version,
-            uncommitted_version,
-            base,
-        }
+        self.state = state;
+        self
     }
 
     #[inline]

@@ -383,6 +383,21 @@ pub(crate) fn recorded<D>(event: Event<D>, position: i64) -> Result<Recorded<D>,
     }
 }
 
+/// A stream's version as its `streams` row holds it (`None`: no row, 0),
+/// or [`StoreError::Corrupt`] for a negative one. Shared by the SQL stores.
+pub(crate) fn stream_version(stream_id: &str, stored: Option<i64>) -> Result<u64, StoreError> {
+    match stored {
+        None => Ok(0),
+        Some(v) => u64::try_from(v).map_err(|_| {
+            corrupt(
+                stream_id.as_bytes(),
+                0,
+                format!("streams.version should be a whole number, found {v}"),
+            )
+        }),
+    }
+}
+
 /// A [`StoreError::Corrupt`] for the row at `position` of the stream whose
 /// stored id is `stream_id` (shown lossily when it is not UTF-8).
 #[must_use]

@@ -1366,16 +1366,7 @@ where
         let next_number: i64 = row.try_get(2)?;
         let stored_ids: Vec<String> = row.try_get(3)?;
 
-        let current = match current {
-            None => 0,
-            Some(v) => u64::try_from(v).map_err(|_| {
-                codec::corrupt(
-                    stream_id.as_bytes(),
-                    0,
-                    format!("streams.version should be a whole number, found {v}"),
-                )
-            })?,
-        };
+        let current = codec::stream_version(stream_id, current)?;
         *current_out = current;
         let stored_ids: HashSet<&str> = stored_ids.iter().map(String::as_str).collect();
         if let Some(first_id) = ids.first().filter(|id| stored_ids.contains(id.as_str())) {

@@ -715,16 +715,7 @@ where
             (current, false)
         }
     };
-    let current_version = match current {
-        None => 0,
-        Some(v) => u64::try_from(v).map_err(|_| {
-            codec::corrupt(
-                stream_id.as_bytes(),
-                0,
-                format!("streams.version should be a whole number, found {v}"),
-            )
-        })?,
-    };
+    let current_version = codec::stream_version(stream_id, current)?;
     let encoded = match prepared {
         group_commit::Prepared::Admitted(encoded) => encoded,
         group_commit::Prepared::Refused(e) => return Err(e),
