@@ -385,6 +385,7 @@ pub(crate) fn recorded<D>(event: Event<D>, position: i64) -> Result<Recorded<D>,
 
 /// A stream's version as its `streams` row holds it (`None`: no row, 0),
 /// or [`StoreError::Corrupt`] for a negative one. Shared by the SQL stores.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn stream_version(stream_id: &str, stored: Option<i64>) -> Result<u64, StoreError> {
     match stored {
         None => Ok(0),
