@@ -117,11 +117,15 @@ fn run_threads(
             }
             (tail, polls)
         });
-        let mut outcome = Outcome::default();
-        for handle in handles {
-            outcome.add(handle.join().expect("a writer thread panicked"));
-        }
+        // Every writer joined before the reader is told to stop, and the
+        // reader stopped before a writer's panic is passed on: a failing
+        // writer fails the test instead of leaving the reader running.
+        let joined: Vec<_> = handles.into_iter().map(|h| h.join()).collect();
         writing.store(false, Ordering::Release);
+        let mut outcome = Outcome::default();
+        for result in joined {
+            outcome.add(result.expect("a writer thread panicked"));
+        }
         (outcome.tail, outcome.polls) = tailer.join().expect("the reader panicked");
         outcome
     })
